@@ -121,7 +121,8 @@ def quote(text: str) -> str:
 
 
 def _path_arg(value: Any) -> str:
-    return shlex.quote(str(value))
+    text = str(value)
+    return text if text.startswith("<") and text.endswith(">") else shlex.quote(text)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,258 @@
+"""The kernel-resident PipelineManager: load each model once, keep it on the device.
+
+One manager lives per kernel (``paint_widgets.manager()``); it survives re-running
+import cells and ``%autoreload`` because it is kept in a module of its own in
+``sys.modules`` that has no file to reload. Different operations on the same model
+share components (``from_pipe``), so they cost no memory and no load. A memory
+budget evicts the least recently used model (to the CPU, or out on a CPU device).
+One lock serialises generation: widget callbacks may run on other threads.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import os
+import sys
+import threading
+import types
+from collections import OrderedDict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from ..errors import InvalidInputError, OutOfMemoryError
+from . import loading
+from .devices import empty_cache, is_out_of_memory, pick_device, pick_dtype
+
+
+@dataclass
+class _Resident:
+    """A loaded model: the object users get, the modules that hold its memory."""
+
+    kind: str  # "diffusion" or "textmask"
+    source: str
+    obj: Any
+    modules: list[torch.nn.Module]
+    bytes: int
+    on_device: bool = True
+    views: dict[str, Any] = field(default_factory=dict)  # task -> pipeline sharing components
+
+
+class PipelineManager:
+    """Loads models once and keeps them on the device between notebook cells."""
+
+    def __init__(self, *, device: str | None = None, dtype: str | torch.dtype | None = None,
+                 budget_bytes: int | None = None) -> None:
+        self.lock = threading.RLock()
+        self.device = pick_device(device)
+        self.dtype = pick_dtype(self.device, dtype)
+        self.budget_bytes = budget_bytes
+        self.allow_pickle = False
+        self.fast = False
+        self.loads = 0
+        self.generations = 0
+        self._model: str | None = None
+        self._textmask_model: str | None = None
+        self._residents: OrderedDict[tuple[str, str], _Resident] = OrderedDict()
+        self._cancel = threading.Event()
+
+    # ------------------------------------------------------------------ settings
+
+    def configure(self, *, model: str | None = None, textmask_model: str | None = None,
+                  device: str | None = None, dtype: str | torch.dtype | None = None,
+                  budget_bytes: int | None = None, allow_pickle: bool | None = None,
+                  fast: bool | None = None) -> PipelineManager:
+        """Set this kernel's defaults. Changing device or dtype releases resident models."""
+        with self.lock:
+            if model is not None:
+                self._model = str(model)
+            if textmask_model is not None:
+                self._textmask_model = str(textmask_model)
+            if budget_bytes is not None:
+                if budget_bytes <= 0:
+                    raise InvalidInputError("budget_bytes must be positive")
+                self.budget_bytes = int(budget_bytes)
+                self._enforce_budget(keep=None)
+            if allow_pickle is not None:
+                self.allow_pickle = bool(allow_pickle)
+            if fast is not None and bool(fast) != self.fast:
+                self.fast = bool(fast)
+                self.release()
+            if device is not None or dtype is not None:
+                new_device = pick_device(device) if device is not None else self.device
+                new_dtype = pick_dtype(new_device, dtype)
+                if (new_device, new_dtype) != (self.device, self.dtype):
+                    self.release()
+                    self.device, self.dtype = new_device, new_dtype
+        return self
+
+    def default_model(self) -> str:
+        """Per-call ``model=`` > ``configure(model=)`` > ``$PAINT_WIDGETS_MODEL`` > the default."""
+        return self._model or os.environ.get("PAINT_WIDGETS_MODEL") or loading.DEFAULT_MODEL
+
+    def default_textmask_model(self) -> str:
+        return (self._textmask_model or os.environ.get("PAINT_WIDGETS_TEXTMASK_MODEL")
+                or loading.DEFAULT_TEXTMASK_MODEL)
+
+    # ------------------------------------------------------------------ models
+
+    def pipeline(self, model: str | None = None, task: str = "inpaint"):
+        """The diffusion pipeline for ``model``, loaded once; ``task`` shares its components.
+
+        ``task`` is ``"inpaint"`` (the loaded pipeline), ``"img2img"`` or ``"text2img"``
+        (built with ``from_pipe``: no load, no extra memory).
+        """
+        source = model or self.default_model()
+        with self.lock:
+            resident = self._resident("diffusion", str(source))
+            if task == "inpaint":
+                return resident.obj
+            if task not in resident.views:
+                from diffusers import AutoPipelineForImage2Image, AutoPipelineForText2Image
+
+                cls = {"img2img": AutoPipelineForImage2Image, "text2img": AutoPipelineForText2Image}.get(task)
+                if cls is None:
+                    raise InvalidInputError(f"unknown task {task!r}; use inpaint, img2img or text2img")
+                resident.views[task] = cls.from_pipe(resident.obj)
+            return resident.views[task]
+
+    def clipseg(self, model: str | None = None) -> tuple[Any, Any]:
+        """``(model, processor)`` of the CLIPSeg text-mask model, loaded once."""
+        source = model or self.default_textmask_model()
+        with self.lock:
+            return self._resident("textmask", str(source)).obj
+
+    def _resident(self, kind: str, source: str) -> _Resident:
+        key = (kind, source)
+        resident = self._residents.get(key)
+        if resident is None:
+            resident = self._load(kind, source)
+            self._residents[key] = resident
+        elif not resident.on_device:
+            for module in resident.modules:
+                module.to(self.device)
+            resident.on_device = True
+        self._residents.move_to_end(key)
+        self._enforce_budget(keep=key)
+        return resident
+
+    def _load(self, kind: str, source: str) -> _Resident:
+        if kind == "diffusion":
+            pipe = loading.load_inpaint_pipeline(source, dtype=self.dtype, allow_pickle=self.allow_pickle)
+            pipe.to(self.device)
+            pipe.set_progress_bar_config(disable=True)
+            if self.fast:
+                from .fast import make_fast
+
+                make_fast(pipe)
+            modules = [m for m in pipe.components.values() if isinstance(m, torch.nn.Module)]
+            obj: Any = pipe
+        else:
+            model, processor = loading.load_clipseg(source, dtype=self.dtype, allow_pickle=self.allow_pickle)
+            model.to(self.device)
+            modules, obj = [model], (model, processor)
+        self.loads += 1
+        return _Resident(kind, source, obj, modules, loading.module_bytes(*modules))
+
+    def _enforce_budget(self, keep: tuple[str, str] | None) -> None:
+        """Evict least-recently-used models until the device holds at most the budget."""
+        if self.budget_bytes is None:
+            return
+        for key in list(self._residents):
+            if self.device_bytes() <= self.budget_bytes:
+                break
+            if key == keep:
+                continue
+            resident = self._residents[key]
+            if self.device.type == "cpu":
+                del self._residents[key]
+            elif resident.on_device:
+                for module in resident.modules:
+                    module.to("cpu")
+                resident.on_device = False
+        gc.collect()
+        empty_cache(self.device)
+
+    def device_bytes(self) -> int:
+        return sum(r.bytes for r in self._residents.values() if r.on_device)
+
+    def status(self) -> dict[str, Any]:
+        """Where models live and what they cost: device, dtype, loads, resident bytes."""
+        with self.lock:
+            return {
+                "device": str(self.device),
+                "dtype": str(self.dtype).replace("torch.", ""),
+                "loads": self.loads,
+                "generations": self.generations,
+                "resident": {r.source: r.bytes for r in self._residents.values() if r.on_device},
+                "offloaded": [r.source for r in self._residents.values() if not r.on_device],
+                "device_bytes": self.device_bytes(),
+                "budget_bytes": self.budget_bytes,
+                "fast": self.fast,
+                "model": self.default_model(),
+                "textmask_model": self.default_textmask_model(),
+            }
+
+    def release(self) -> None:
+        """Free every model (the next call loads again)."""
+        with self.lock:
+            self._residents.clear()
+            gc.collect()
+            empty_cache(self.device)
+
+    # ------------------------------------------------------------------ generation
+
+    def cancel(self) -> None:
+        """Ask the running generation to stop after its current step."""
+        self._cancel.set()
+
+    @property
+    def cancel_requested(self) -> bool:
+        return self._cancel.is_set()
+
+    @contextlib.contextmanager
+    def generating(self) -> Iterator[threading.Event]:
+        """Hold the generation lock; turn out-of-memory into a clear, recoverable error.
+
+        Yields the cancel event for this run (cleared at the start).
+        """
+        with self.lock:
+            self._cancel.clear()
+            try:
+                yield self._cancel
+                self.generations += 1
+            except Exception as err:
+                if not is_out_of_memory(err):
+                    raise
+                gc.collect()
+                empty_cache(self.device)
+                raise OutOfMemoryError(
+                    f"out of memory on {self.device} during generation; memory was released and the "
+                    "manager is still usable: try a smaller image, region='crop', fewer iterations, "
+                    "or manager().release() to drop other models"
+                ) from None
+            finally:
+                self._cancel.clear()
+
+
+_STATE_MODULE = "_paint_widgets_kernel_state"
+
+
+def manager(**settings: Any) -> PipelineManager:
+    """The one PipelineManager of this kernel; keyword arguments go to :meth:`configure`."""
+    state = sys.modules.get(_STATE_MODULE)
+    if state is None:
+        state = types.ModuleType(_STATE_MODULE, "Kernel-lifetime state of paint_widgets (no file: never reloaded).")
+        state.manager = None  # type: ignore[attr-defined]
+        state.lock = threading.Lock()  # type: ignore[attr-defined]
+        sys.modules[_STATE_MODULE] = state
+    with state.lock:  # type: ignore[attr-defined]
+        if state.manager is None:  # type: ignore[attr-defined]
+            state.manager = PipelineManager()  # type: ignore[attr-defined]
+    mgr: PipelineManager = state.manager  # type: ignore[attr-defined]
+    if settings:
+        mgr.configure(**settings)
+    return mgr

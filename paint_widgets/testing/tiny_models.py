@@ -1,0 +1,154 @@
+"""Builders for the tiny models (see the package docstring)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+TEXT_DIM = 32
+CLIPSEG_SIZE = 352
+
+
+def _byte_chars() -> list[str]:
+    """GPT-2/CLIP's reversible byte-to-unicode alphabet (256 printable characters)."""
+    printable = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1))
+    printable += list(range(ord("®"), ord("ÿ") + 1))
+    chars, extra = [], 0
+    for b in range(256):
+        if b in printable:
+            chars.append(chr(b))
+        else:
+            chars.append(chr(256 + extra))
+            extra += 1
+    return chars
+
+
+def write_tiny_tokenizer(folder: str | Path) -> Path:
+    """Write a byte-level CLIP BPE vocabulary (514 tokens, a few merges) to ``folder``.
+
+    Every string tokenises (single bytes are in the vocabulary), the 77-token
+    limit and padding behave as with the real tokenizer.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    chars = _byte_chars()
+    vocab: dict[str, int] = {}
+    for ch in chars:
+        vocab[ch] = len(vocab)
+    for ch in chars:
+        vocab[ch + "</w>"] = len(vocab)
+    merges = ["h a", "ha i", "hai r</w>", "o r", "a n", "an g", "ang e</w>"]
+    for merge in merges:
+        vocab.setdefault(merge.replace(" ", ""), len(vocab))
+    vocab["<|startoftext|>"] = len(vocab)
+    vocab["<|endoftext|>"] = len(vocab)
+    (folder / "vocab.json").write_text(json.dumps(vocab), encoding="utf-8")
+    (folder / "merges.txt").write_text("#version: 0.2\n" + "\n".join(merges) + "\n", encoding="utf-8")
+    return folder
+
+
+def _tokenizer(folder: Path):
+    from transformers import CLIPTokenizer
+
+    write_tiny_tokenizer(folder)
+    # from_pretrained reads vocab.json + merges.txt in every transformers version
+    return CLIPTokenizer.from_pretrained(str(folder), model_max_length=77)
+
+
+def _text_config(vocab_size: int):
+    from transformers import CLIPTextConfig
+
+    return CLIPTextConfig(
+        vocab_size=vocab_size, hidden_size=TEXT_DIM, intermediate_size=37, num_hidden_layers=2,
+        num_attention_heads=4, max_position_embeddings=77, projection_dim=TEXT_DIM,
+        bos_token_id=vocab_size - 2, eos_token_id=vocab_size - 1, pad_token_id=vocab_size - 1,
+    )
+
+
+def build_tiny_sd(*, in_channels: int = 9, seed: int = 0, workdir: str | Path | None = None):
+    """A tiny ``StableDiffusionInpaintPipeline`` (9 UNet input channels) or plain SD (4)."""
+    import tempfile
+
+    from diffusers import (
+        AutoencoderKL,
+        LMSDiscreteScheduler,
+        StableDiffusionInpaintPipeline,
+        StableDiffusionPipeline,
+        UNet2DConditionModel,
+    )
+    from transformers import CLIPTextModel
+
+    torch.manual_seed(seed)
+    unet = UNet2DConditionModel(
+        sample_size=64, in_channels=in_channels, out_channels=4, layers_per_block=1,
+        block_out_channels=(32, 64), down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), cross_attention_dim=TEXT_DIM,
+        attention_head_dim=8, norm_num_groups=16,
+    )
+    vae = AutoencoderKL(
+        in_channels=3, out_channels=3, latent_channels=4, layers_per_block=1,
+        block_out_channels=(8, 16, 16, 16),
+        down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
+        norm_num_groups=8, sample_size=512,
+    )
+    tok_dir = Path(workdir or tempfile.mkdtemp(prefix="pw-tok-"))
+    tokenizer = _tokenizer(tok_dir)
+    text_encoder = CLIPTextModel(_text_config(len(tokenizer)))
+    scheduler = LMSDiscreteScheduler(
+        beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", num_train_timesteps=1000,
+        steps_offset=1,
+    )
+    cls = StableDiffusionInpaintPipeline if in_channels == 9 else StableDiffusionPipeline
+    return cls(
+        vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=scheduler,
+        safety_checker=None, feature_extractor=None, requires_safety_checker=False,
+    )
+
+
+def build_tiny_clipseg(*, seed: int = 0, workdir: str | Path | None = None):
+    """A tiny ``CLIPSegForImageSegmentation`` at 352x352 and its ``CLIPSegProcessor``."""
+    import tempfile
+
+    from transformers import (
+        CLIPSegConfig,
+        CLIPSegForImageSegmentation,
+        CLIPSegProcessor,
+        CLIPSegVisionConfig,
+        ViTImageProcessor,
+    )
+
+    torch.manual_seed(seed)
+    tok_dir = Path(workdir or tempfile.mkdtemp(prefix="pw-tok-"))
+    tokenizer = _tokenizer(tok_dir)
+    text = _text_config(len(tokenizer)).to_dict()
+    vision = CLIPSegVisionConfig(
+        hidden_size=TEXT_DIM, intermediate_size=37, num_hidden_layers=3, num_attention_heads=4,
+        image_size=CLIPSEG_SIZE, patch_size=32, projection_dim=TEXT_DIM,
+    ).to_dict()
+    config = CLIPSegConfig(
+        text_config=text, vision_config=vision, projection_dim=TEXT_DIM, reduce_dim=16,
+        extract_layers=[1, 2], decoder_num_attention_heads=2, decoder_intermediate_size=32,
+    )
+    model = CLIPSegForImageSegmentation(config).eval()
+    image_processor = ViTImageProcessor(
+        do_resize=True, size={"height": CLIPSEG_SIZE, "width": CLIPSEG_SIZE}, do_normalize=True,
+        image_mean=[0.485, 0.456, 0.406], image_std=[0.229, 0.224, 0.225], resample=2,
+    )
+    processor = CLIPSegProcessor(image_processor=image_processor, tokenizer=tokenizer)
+    return model, processor
+
+
+def write_tiny_models(folder: str | Path) -> dict[str, Path]:
+    """Write ``sd-inpaint``, ``sd`` and ``clipseg`` under ``folder``; return their paths."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {name: folder / name for name in ("sd-inpaint", "sd", "clipseg")}
+    work = folder / ".tokenizer"
+    build_tiny_sd(in_channels=9, seed=0, workdir=work).save_pretrained(paths["sd-inpaint"], safe_serialization=True)
+    build_tiny_sd(in_channels=4, seed=1, workdir=work).save_pretrained(paths["sd"], safe_serialization=True)
+    model, processor = build_tiny_clipseg(seed=2, workdir=work)
+    model.save_pretrained(paths["clipseg"], safe_serialization=True)
+    processor.save_pretrained(paths["clipseg"])
+    return paths
