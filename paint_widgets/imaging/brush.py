@@ -76,3 +76,18 @@ def overlay_rgba(
     out = np.zeros((*mask_crop.shape[:2], 4), dtype=np.uint8)
     out[mask_crop] = (*color, int(round(float(np.clip(opacity, 0.0, 1.0)) * 255)))
     return out
+
+
+def mask_runs(mask_crop: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Horizontal runs of True pixels: ``(rows, starts, lengths)`` int32 arrays.
+
+    Drawing these as 1-pixel-high rectangles reproduces the crop exactly, with no
+    image to encode or decode: the cheap way to echo a brush stroke.
+    """
+    h = mask_crop.shape[0]
+    padded = np.zeros((h, mask_crop.shape[1] + 2), dtype=np.int8)
+    padded[:, 1:-1] = mask_crop
+    step = np.diff(padded, axis=1)
+    rows, starts = np.nonzero(step == 1)
+    _, ends = np.nonzero(step == -1)
+    return rows.astype(np.int32), starts.astype(np.int32), (ends - starts).astype(np.int32)

@@ -83,15 +83,16 @@ def infill(
     if hole.all():
         out[...] = rgb_fill or MID_GREY
         return out
-    src = out.copy()
-    src[hole] = 0  # what was under the hole must not matter (OpenCV's Telea peeks at it)
+    known = (~hole).view(np.uint8)
+    # what was under the hole must not matter (OpenCV's Telea peeks at it)
+    src = cv2.bitwise_and(rgb, rgb, mask=known)
     fillers: dict[str, Callable[[], np.ndarray]] = {
         "patchmatch": lambda: _patchmatch(src, hole, rng),
         "telea": lambda: _telea(src, hole),
         "tile": lambda: _tile(src, hole, tile_size, rng),
-        "color": lambda: _flat(src, rgb_fill or _mean_color(src, ~hole)),
+        "color": lambda: _flat(src, rgb_fill or _mean_color(src, known)),
     }
-    out[hole] = fillers[method]()[hole]
+    cv2.copyTo(np.ascontiguousarray(fillers[method]()), hole.view(np.uint8), out)
     return out
 
 
@@ -126,12 +127,13 @@ def _parse_color(color: Sequence[int] | str | None) -> RGB | None:
 
 
 def _mean_color(rgb: np.ndarray, known: np.ndarray) -> RGB:
-    mean = np.rint(rgb[known].mean(axis=0))
-    return (int(mean[0]), int(mean[1]), int(mean[2]))
+    """Rounded per-channel mean of the pixels where ``known`` (uint8) is non-zero."""
+    mean = cv2.mean(rgb, mask=known)
+    return (round(mean[0]), round(mean[1]), round(mean[2]))
 
 
 def _flat(rgb: np.ndarray, fill: RGB) -> np.ndarray:
-    return np.broadcast_to(np.array(fill, dtype=np.uint8), rgb.shape)
+    return np.full(rgb.shape, fill, dtype=np.uint8)
 
 
 def _known_windows(known: np.ndarray, size: int) -> np.ndarray:
@@ -158,11 +160,18 @@ def _tile(
     grid_h, grid_w = -(-h // size), -(-w // size)
     picks = starts[rng.integers(0, starts.size, size=grid_h * grid_w)]
     top, left = np.divmod(picks.reshape(grid_h, grid_w), w - size + 1)
-    ys, xs = np.nonzero(hole)
-    out = rgb.copy()
-    cells = (ys // size, xs // size)
-    out[ys, xs] = rgb[top[cells] + ys % size, left[cells] + xs % size]
-    return out
+    return _copy_blocks(rgb, top, left, size)
+
+
+def _copy_blocks(rgb: np.ndarray, top: np.ndarray, left: np.ndarray, size: int) -> np.ndarray:
+    """Tile ``rgb``'s shape with ``size`` x ``size`` blocks; block (i, j) is the one of
+    ``rgb`` whose top-left pixel is ``(top[i, j], left[i, j])`` (edge blocks are cropped)."""
+    h, w = rgb.shape[:2]
+    map_y = np.repeat(np.repeat(top, size, axis=0), size, axis=1)[:h, :w]
+    map_x = np.repeat(np.repeat(left, size, axis=0), size, axis=1)[:h, :w]
+    map_y = (map_y + (np.arange(h) % size)[:, None]).astype(np.float32)
+    map_x = (map_x + (np.arange(w) % size)[None, :]).astype(np.float32)
+    return cv2.remap(rgb, map_x, map_y, cv2.INTER_NEAREST)
 
 
 def _telea(rgb: np.ndarray, hole: np.ndarray) -> np.ndarray:
@@ -201,27 +210,31 @@ class _Level:
     """One pyramid level: image (float32), hole, known (both bool; neither = padding)."""
 
     def __init__(self, img: np.ndarray, hole: np.ndarray, known: np.ndarray) -> None:
-        self.img, self.hole, self.known = img, hole, known
+        # contiguous, so that img.reshape(-1, 3) is a view the vote can write through
+        self.img = np.ascontiguousarray(img, dtype=np.float32)
+        self.hole, self.known = hole, known
         self.h, self.w = hole.shape
 
 
 def _downsample(level: _Level, f: int) -> _Level:
     """Block means of known pixels over ``f`` x ``f`` blocks (edge-padded to a multiple of f).
 
-    A coarse pixel is hole if any of its block is, known only if all of it is.
+    A coarse pixel is hole if any of its block is, known only if all of it is. With
+    an integer factor OpenCV's area resize is the exact block mean.
     """
-    ph, pw = -level.h % f, -level.w % f
-    img = np.pad(level.img, ((0, ph), (0, pw), (0, 0)), mode="edge")
-    hole = np.pad(level.hole, ((0, ph), (0, pw)))
-    known = np.pad(level.known, ((0, ph), (0, pw)))
-    ch, cw = hole.shape[0] // f, hole.shape[1] // f
-    k = known.reshape(ch, f, cw, f)
-    weight = k.sum(axis=(1, 3), dtype=np.float32)
-    blocks = img.reshape(ch, f, cw, f, 3)
-    known_sum = (blocks * k[..., None]).sum(axis=(1, 3), dtype=np.float32)
-    plain = blocks.mean(axis=(1, 3), dtype=np.float32)
-    mean = np.where(weight[..., None] > 0, known_sum / np.maximum(weight, 1)[..., None], plain)
-    return _Level(mean, hole.reshape(ch, f, cw, f).any(axis=(1, 3)), k.all(axis=(1, 3)))
+    pad = ((0, -level.h % f), (0, -level.w % f))
+    img = np.pad(level.img, (*pad, (0, 0)), mode="edge")
+    hole = np.pad(level.hole, pad).astype(np.float32)
+    known = np.pad(level.known, pad).astype(np.float32)
+    size = (img.shape[1] // f, img.shape[0] // f)
+
+    def area(a: np.ndarray) -> np.ndarray:
+        return cv2.resize(a, size, interpolation=cv2.INTER_AREA)
+
+    weight = area(known)
+    known_mean = area(img * known[..., None]) / np.maximum(weight, 1e-12)[..., None]
+    mean = np.where(weight[..., None] > 0, known_mean, area(img))
+    return _Level(mean, area(hole) > 0, weight > 1.0 - 0.5 / (f * f))
 
 
 def _eligible(level: _Level, r: int) -> np.ndarray:
@@ -256,6 +269,7 @@ class _Field:
         self.nnf = self._random(self.idx.size) if nnf is None else nnf
         bad = ~self.eligible[self.nnf]
         self.nnf[bad] = self._random(int(bad.sum()))
+        self.dist = np.zeros(self.idx.size, dtype=np.float32)
 
     def _random(self, n: int) -> np.ndarray:
         return self.pool[self.rng.integers(0, self.pool.size, size=n)]
@@ -390,8 +404,5 @@ def _patchmatch(rgb: np.ndarray, hole: np.ndarray, rng: np.random.Generator) -> 
         for _ in range(PM_ITERS):
             field.iterate()
     assert field is not None
-    ys, xs = np.nonzero(hole)
-    src_y, src_x = np.divmod(field.full()[(ys // s) * work.w + xs // s], work.w)
-    out = rgb.copy()
-    out[ys, xs] = rgb[src_y * s + ys % s, src_x * s + xs % s]
-    return out
+    src_y, src_x = np.divmod(field.full().reshape(work.h, work.w), work.w)
+    return _copy_blocks(rgb, src_y * s, src_x * s, s)

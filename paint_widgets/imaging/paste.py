@@ -18,8 +18,10 @@ def paste_alpha(mask: np.ndarray, *, dilate: int = 8, blur: int = 8) -> np.ndarr
     Growing by at least ``blur`` keeps the original paint area fully repainted
     (alpha 1 there) while the soft edge lies on repainted pixels.
     """
-    grown = grow(mask.astype(np.float32), max(int(dilate), 0))
-    return feather(grown, blur)
+    soft = mask.astype(np.float32)
+    grown = grow(soft, max(int(dilate), 0))
+    # max() keeps the painted area fully repainted even where a small disk is coarse
+    return np.maximum(feather(grown, blur), soft)
 
 
 def paste_back(

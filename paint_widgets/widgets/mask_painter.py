@@ -30,7 +30,7 @@ from PIL import Image, UnidentifiedImageError
 from traitlets import Enum, Float, Int, validate
 
 from ..errors import ImageLoadError, MaskError
-from ..imaging.brush import Box, overlay_rgba, stamp_segment
+from ..imaging.brush import Box, mask_runs, overlay_rgba, stamp_segment
 from ..imaging.masks import as_paint_mask, bounding_box, mask_from_alpha, mask_from_mask_image
 from ..io import ImageLike, load_image
 from ._canvas import (
@@ -49,6 +49,8 @@ Point = tuple[float, float]
 MaskCallback = Callable[[np.ndarray], Any]
 
 IMAGE, OVERLAY, CURSOR = 0, 1, 2
+#: Above this many pixel runs, the overlay goes as one RGBA image instead of rectangles.
+MAX_RUNS = 4096
 
 
 def _handler(fn: F) -> F:
@@ -151,13 +153,18 @@ class MaskPainter(widgets.VBox):
         self._redo: list[_Edit] = []
         self._callbacks: list[MaskCallback] = []
         self._cursor_at: Point | None = None
+        self._fill: tuple[Any, float] | None = None  # overlay layer's fill style, as last sent
         self.color = tuple(int(c) for c in color)
         self.view = ViewMap.fit(h, w, max_view, min_view)
         self._view_image = resize_rgba(
             to_rgba(self._image, opaque=True), self.view.view_width, self.view.view_height
         )
 
-        self.canvas = MultiCanvas(3, width=self.view.view_width, height=self.view.view_height)
+        self.canvas = MultiCanvas(
+            3, width=self.view.view_width, height=self.view.view_height,
+            # natural size (1 canvas px = 1 CSS px), shrinking only on narrow screens
+            layout=widgets.Layout(width=f"{self.view.view_width}px", max_width="100%", height="auto"),
+        )
         self.canvas.add_class("paint-widgets-canvas")
         self.output = widgets.Output(layout=widgets.Layout(max_height="12em", overflow="auto"))
         toolbar = self._build_toolbar(max(64, max(h, w) // 4, int(brush)))
@@ -268,6 +275,7 @@ class MaskPainter(widgets.VBox):
     def redraw(self) -> None:
         """Draw every layer from Python state (also run when a page reload reconnects)."""
         image, overlay, cursor = self.canvas[IMAGE], self.canvas[OVERLAY], self.canvas[CURSOR]
+        self._fill = None  # a reloaded page starts with a fresh canvas state
         with held(self.canvas):
             image.clear()
             image.put_image_data(self._view_image, 0, 0)
@@ -425,7 +433,17 @@ class MaskPainter(widgets.VBox):
             return
         crop = self.view.sample(self._mask, vbox)
         layer.clear_rect(vx0, vy0, vx1 - vx0, vy1 - vy0)
-        if crop.any():
+        rows, starts, lengths = mask_runs(crop)
+        if len(rows) == 0:
+            return
+        if len(rows) <= MAX_RUNS:  # exact 1-px-high rects: no PNG to encode, send or decode
+            if self._fill != (self.color, self.opacity):
+                r, g, b = self.color
+                layer.fill_style = f"rgba({r}, {g}, {b}, {self.opacity:.4f})"
+                self._fill = (self.color, self.opacity)
+            xs, ys = (starts + vx0).astype(np.int16), (rows + vy0).astype(np.int16)
+            layer.fill_rects(xs, ys, lengths.astype(np.int16), 1)
+        else:  # large, fragmented areas: one lossless RGBA image
             layer.put_image_data(overlay_rgba(crop, self.color, self.opacity), vx0, vy0)
 
     def _draw_cursor(self, x: float, y: float) -> None:
@@ -495,11 +513,11 @@ class MaskPainter(widgets.VBox):
         )
         size = widgets.IntSlider(
             value=min(24, max_brush), min=1, max=max_brush, description="Size",
-            continuous_update=True, layout=widgets.Layout(width="16em"),
+            continuous_update=True, layout=widgets.Layout(width="20em"),
         )
         opacity = widgets.FloatSlider(
             value=0.5, min=0.0, max=1.0, step=0.05, description="Opacity",
-            continuous_update=False, layout=widgets.Layout(width="16em"),
+            continuous_update=False, layout=widgets.Layout(width="20em"),
         )
         widgets.link((self, "tool"), (tool, "value"))
         widgets.link((self, "brush"), (size, "value"))

@@ -123,6 +123,18 @@ def test_everything_is_hole_uses_the_colour_when_given() -> None:
     assert (out == np.array([1, 2, 3], np.uint8)).all()
 
 
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("shape", [(8, 300), (300, 8)])
+def test_thin_images(method: str, shape: tuple[int, int], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(infill_module, "PM_WORK_PIXELS", 400)  # 3x downscaled search
+    img = picture(*shape, seed=13)
+    hole = np.zeros(shape, bool)
+    hole[: shape[0] // 2, : shape[1] // 2] = True
+    hole[-2:, -50:] = True
+    hole[-50:, -2:] = True
+    assert_infilled(img, hole, infill(with_sentinel(img, hole), hole, method, tile_size=16))
+
+
 # --- color ----------------------------------------------------------------------------
 
 

@@ -53,18 +53,67 @@ def distance_to_path(shape: tuple[int, int], points: list[tuple[float, float]]) 
     return best
 
 
+class FakeFrontend:
+    """Replays the overlay/image drawing commands on numpy arrays, like the browser would.
+
+    Records every ``put_image_data`` shape, and keeps each canvas' alpha (overlay)
+    so a test can check the canvas shows exactly ``painter.mask``.
+    """
+
+    def __init__(self) -> None:
+        self.puts: list[tuple[int, tuple[int, ...]]] = []
+        self.rects: list[tuple[int, int]] = []  # (canvas id, number of rects) per fill_rects
+        self.alpha: dict[int, np.ndarray] = {}
+
+    def layer(self, canvas: ipycanvas.Canvas) -> np.ndarray:
+        return self.alpha.setdefault(id(canvas), np.zeros((canvas.height, canvas.width), np.uint8))
+
+    def reload(self) -> None:
+        self.alpha.clear()
+
+
 @pytest.fixture
-def put_spy(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, tuple[int, ...]]]:
-    """Record (layer id, array shape) of every put_image_data call."""
-    calls: list[tuple[int, tuple[int, ...]]] = []
-    original = ipycanvas.Canvas.put_image_data
+def frontend(monkeypatch: pytest.MonkeyPatch) -> FakeFrontend:
+    fake = FakeFrontend()
+    C = ipycanvas.Canvas
+    originals = {name: getattr(C, name) for name in ("put_image_data", "fill_rects", "clear_rect", "clear")}
 
-    def spy(self: ipycanvas.Canvas, data: np.ndarray, x: float = 0, y: float = 0) -> None:
-        calls.append((id(self), tuple(np.asarray(data).shape)))
-        original(self, data, x, y)
+    def put_image_data(self, data, x=0, y=0):
+        arr = np.asarray(data)
+        fake.puts.append((id(self), tuple(arr.shape)))
+        if arr.ndim == 3 and arr.shape[2] == 4:
+            a = fake.layer(self)
+            region = a[int(y) : int(y) + arr.shape[0], int(x) : int(x) + arr.shape[1]]
+            region[...] = np.maximum(region, arr[: region.shape[0], : region.shape[1], 3])
+        originals["put_image_data"](self, data, x, y)
 
-    monkeypatch.setattr(ipycanvas.Canvas, "put_image_data", spy)
-    return calls
+    def fill_rects(self, x, y, width, height=None):
+        a = fake.layer(self)
+        xs, ys, ws = (np.broadcast_to(np.asarray(v), np.shape(x)) for v in (x, y, width))
+        hs = np.broadcast_to(np.asarray(width if height is None else height), np.shape(x))
+        fake.rects.append((id(self), int(np.size(x))))
+        for xi, yi, wi, hi in zip(xs.ravel(), ys.ravel(), ws.ravel(), hs.ravel()):
+            a[int(yi) : int(yi) + int(hi), int(xi) : int(xi) + int(wi)] = 255
+        originals["fill_rects"](self, x, y, width, height)
+
+    def clear_rect(self, x, y, width, height=None):
+        a = fake.layer(self)
+        a[int(y) : int(y) + int(height if height is not None else width), int(x) : int(x) + int(width)] = 0
+        originals["clear_rect"](self, x, y, width, height)
+
+    def clear(self):
+        fake.layer(self)[...] = 0
+        originals["clear"](self)
+
+    for name, fn in (("put_image_data", put_image_data), ("fill_rects", fill_rects),
+                     ("clear_rect", clear_rect), ("clear", clear)):
+        monkeypatch.setattr(C, name, fn)
+    return fake
+
+
+def shown(painter: MaskPainter, fake: FakeFrontend) -> np.ndarray:
+    """What the overlay layer shows, as a bool view-sized array."""
+    return fake.layer(painter.canvas[1]) > 0
 
 
 # ---------------------------------------------------------------- brush rasteriser
@@ -203,12 +252,20 @@ def test_undo_restores_exactly_and_redo_reapplies_25_steps() -> None:
 
 
 def test_undo_history_of_a_4096_mask_stays_small() -> None:
-    p = MaskPainter(np.zeros((4096, 4096, 3), np.uint8), brush=400)
-    for i in range(12):
-        drag(p, [(0.0, 60.0 * i), (767.0, 767.0 - 60.0 * i)])
-        p.invert()
-    assert p.undo_steps == 24
-    assert sum(len(e.data) for e in p._undo) < 16 * 1024 * 1024
+    p = MaskPainter(np.zeros((4096, 4096, 3), np.uint8), brush=120)
+    for i in range(13):
+        p.tool = "brush" if i % 2 == 0 else "eraser"  # after an invert the mask is mostly paint
+        drag(p, [(20.0 + 50 * i, 30.0), (20.0 + 50 * i, 700.0)])  # 3600 image px long
+        if i < 12:
+            p.invert()
+    assert p.undo_steps == 25
+    assert sum(len(e.data) for e in p._undo) < 4 * 1024 * 1024  # a full mask copy is 16 MiB
+    before = p.mask.copy()
+    p.undo()
+    p.undo()
+    p.redo()
+    p.redo()
+    assert np.array_equal(p.mask, before)
 
 
 def test_invert_and_clear() -> None:
@@ -318,7 +375,7 @@ def test_image_sizes_64_and_4096(side: int) -> None:
     assert p.mask.sum() == (distance_to_path(p.mask.shape, [(xs.mean(), ys.mean())]) <= 4).sum()
 
 
-def test_handler_work_is_proportional_to_brush_area(put_spy) -> None:
+def test_handler_work_is_proportional_to_brush_area(frontend: FakeFrontend) -> None:
     p = MaskPainter(np.zeros((4096, 4096, 3), np.uint8), brush=24)
     sends: list[int] = []
     manager = p.canvas._canvas_manager
@@ -328,45 +385,62 @@ def test_handler_work_is_proportional_to_brush_area(put_spy) -> None:
         sends.append(sum(memoryview(b).nbytes for b in buffers or []))
         return original_send(content, buffers=buffers)
 
+    send(p, "mouse_down", x=300.0, y=300.0)
+    frontend.puts.clear()
     manager.send = spy
     try:
-        send(p, "mouse_down", x=300.0, y=300.0)
-        put_spy.clear()
-        sends.clear()
         send(p, "mouse_move", x=310.0, y=304.0)
         box = p._stroke.patches[-1][0]
     finally:
         manager.send = original_send
-        send(p, "mouse_up", x=310.0, y=304.0)
     y0, y1, x0, x1 = box
     s = 768 / 4096
     seg = 10 / s, 4 / s  # the move in image pixels
     assert x1 - x0 <= seg[0] + 2 * R + 2 and y1 - y0 <= seg[1] + 2 * R + 2  # not the image
-    (layer, shape), = put_spy  # one overlay crop, RGBA, view-sized box
-    assert shape[2] == 4 and shape[0] <= (y1 - y0) * s + 3 and shape[1] <= (x1 - x0) * s + 3
+    assert not frontend.puts  # a stroke echoes as pixel-run rectangles, no image
     assert len(sends) == 1  # batched: one message per mouse move
-    assert sends[0] < 8_000
+    assert sends[0] < 2_000
+    send(p, "mouse_up", x=310.0, y=304.0)
+    assert np.array_equal(shown(p, frontend), p.view.sample(p.mask))
 
 
-def test_put_image_data_is_never_rgb(put_spy) -> None:
+@pytest.mark.parametrize("shape", [(384, 512), (2000, 3000), (64, 64)])
+def test_overlay_shows_exactly_the_mask(frontend: FakeFrontend, shape: tuple[int, int]) -> None:
+    p = MaskPainter(np.zeros((*shape, 3), np.uint8), brush=max(3, shape[1] // 40))
+    drag(p, [(10.0, 10.0), (200.0, 120.0), (60.0, 230.0)])
+    p.tool = "eraser"
+    drag(p, [(0.0, 100.0), (250.0, 100.0)])
+    assert np.array_equal(shown(p, frontend), p.view.sample(p.mask))
+    p.invert()
+    p.undo()
+    p.redo()
+    assert np.array_equal(shown(p, frontend), p.view.sample(p.mask))
+    noise = np.random.default_rng(2).random(shape) < 0.5  # too many runs: sent as one RGBA image
+    p.set_mask(noise)
+    assert frontend.puts[-1] == (id(p.canvas[1]), (p.view.view_height, p.view.view_width, 4))
+    assert np.array_equal(shown(p, frontend), p.view.sample(p.mask))
+
+
+def test_put_image_data_is_never_rgb(frontend: FakeFrontend) -> None:
     p = MaskPainter(image(alpha=True), brush=30)
     drag(p, [(10.0, 10.0), (100.0, 100.0)])
     p.opacity = 0.8
     p.invert()
     p.undo()
     p.fill_from_alpha()
+    p.set_mask(np.random.default_rng(3).random((384, 512)) < 0.5)
     send(p, "client_ready")
-    assert put_spy and all(len(shape) == 3 and shape[2] == 4 for _, shape in put_spy)
+    assert frontend.puts and all(len(shape) == 3 and shape[2] == 4 for _, shape in frontend.puts)
 
 
-def test_client_ready_redraws_everything(put_spy) -> None:
+def test_client_ready_redraws_everything(frontend: FakeFrontend) -> None:
     p = MaskPainter(image(), brush=30)
     drag(p, [(10.0, 10.0), (100.0, 100.0)])
-    put_spy.clear()
+    frontend.reload()  # a page reload: every canvas comes back blank
+    frontend.puts.clear()
     send(p, "client_ready")
-    layers = {id(p.canvas[0]): "image", id(p.canvas[1]): "overlay"}
-    drawn = {layers.get(layer): shape for layer, shape in put_spy}
-    assert drawn == {"image": (384, 512, 4), "overlay": (384, 512, 4)}
+    assert frontend.puts == [(id(p.canvas[0]), (384, 512, 4))]  # the image layer, as RGBA
+    assert np.array_equal(shown(p, frontend), p.mask)  # the overlay, from Python state
 
 
 # ---------------------------------------------------------------- callbacks and errors

@@ -1,0 +1,404 @@
+"""TextMaskTuner: choose a text mask's prompt and threshold by eye, then use or touch it up.
+
+Type what to select ("hair", "face|hair"), press Enter or *Select*: CLIPSeg runs
+once and the heatmap is kept (:class:`~paint_widgets.imaging.text_mask.TextMask`).
+The threshold slider, grow and feather then only re-threshold that heatmap and
+redraw a translucent overlay: **they never run the model**.
+
+Drawing: a two-layer ipycanvas ``MultiCanvas``. The picture layer is sent once
+(on creation and on ``client_ready`` after a page reload). The overlay layer is
+one colour with a varying alpha, so it is sent as a palette PNG (256 entries,
+``colour`` at alpha 0..255) whose pixels are the overlay's alpha: encoding a
+768x768 overlay takes ~2 ms, where ipycanvas' own ``put_image_data`` spends
+20-40 ms PNG-encoding an RGBA array (and would JPEG an RGB one). Images larger
+than ``max_view`` are previewed scaled down; the mask itself is always computed
+at the image's full size.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+import time
+from typing import Any
+
+import ipywidgets as widgets
+import numpy as np
+from ipycanvas import MultiCanvas
+from PIL import Image
+from traitlets import Float, Int, Unicode, validate
+
+from ..errors import InvalidInputError
+from ..imaging import masks
+from ..imaging.text_mask import (
+    PREVIEW_COLOR,
+    PREVIEW_OPACITY,
+    TextMask,
+    check_threshold,
+    resize_heatmap,
+    selection_alpha,
+)
+from ..io import ImageLike, load_image, require_number
+from ._canvas import ViewMap, enable_colab_widgets, held, resize_rgba, routed, to_rgba
+
+IMAGE, OVERLAY = 0, 1
+
+
+def overlay_png(alpha: np.ndarray, color: tuple[int, int, int] = PREVIEW_COLOR) -> bytes:
+    """PNG of a one-colour overlay: palette entry ``i`` is ``color`` at alpha ``i``; pixels = ``alpha``.
+
+    Decodes to the same RGBA as ``(color, alpha)`` per pixel, at a quarter of the
+    data and a fraction of the encoding time of an RGBA PNG.
+    """
+    im = Image.fromarray(np.ascontiguousarray(alpha, dtype=np.uint8))
+    im.putpalette(bytes(int(c) for c in color[:3]) * 256)  # an L image with a palette becomes P
+    buf = io.BytesIO()
+    im.save(buf, format="PNG", compress_level=1, transparency=bytes(range(256)))
+    return buf.getvalue()
+
+
+def put_png(layer: Any, png: bytes, x: int = 0, y: int = 0, *, fallback: np.ndarray | None = None) -> None:
+    """Draw encoded PNG bytes on an ipycanvas ``Canvas`` (what ``put_image_data`` sends, pre-encoded).
+
+    Uses the same ``putImageData`` command ipycanvas 0.14 sends after its own
+    encoding; if that internal is missing, falls back to ``put_image_data(fallback)``.
+    """
+    try:
+        from ipycanvas.canvas import COMMANDS
+
+        send = layer._canvas_manager.send_draw_command
+        command = COMMANDS["putImageData"]
+    except (ImportError, AttributeError, KeyError):
+        if fallback is None:
+            raise
+        layer.put_image_data(fallback, x, y)
+        return
+    send(layer, command, [x, y], [png])
+
+
+class TextMaskTuner(widgets.VBox):
+    """Pick a text mask (prompt + threshold) with a live preview; ``tuner.mask`` is the result.
+
+    Args:
+        image: a path, PIL image or uint8 array; or a :class:`TextMask` (no model run
+            needed: its image, heatmap, prompt and threshold are used).
+        prompt: what to select; if given, the model runs now.
+        threshold: in [0, 1]; a pixel is selected when CLIPSeg's confidence is ``>=`` it
+            (default 0.5, or the given TextMask's).
+        model: CLIPSeg folder or Hub id (default: the manager's text-mask model).
+        grow, feather: refine the mask (image pixels): dilate, then soften the edge.
+        opacity, color: the overlay's look.
+        max_view, min_view: the preview's longest side is at most ``max_view`` and
+            small images are enlarged to ``min_view``.
+        manager: the PipelineManager (default: the kernel's).
+
+    Readable from the kernel: ``threshold``, ``prompt``, ``grow``, ``feather``
+    (traitlets, also settable), :attr:`mask` (bool, image size, grown),
+    :attr:`paint_mask` (float32, grown and feathered: pass it to ``inpaint``),
+    :attr:`text_mask`, :attr:`coverage`. :meth:`send_to` / :meth:`to_painter` hand
+    the mask to a :class:`~paint_widgets.widgets.mask_painter.MaskPainter`.
+    """
+
+    threshold = Float(0.5)
+    prompt = Unicode("")
+    grow = Int(0)
+    feather = Int(0)
+    opacity = Float(PREVIEW_OPACITY)
+    #: Bumps after each model run (observe it to react to a new text mask).
+    runs = Int(0, read_only=True)
+
+    def __init__(
+        self,
+        image: ImageLike | TextMask,
+        prompt: str = "",
+        *,
+        threshold: float | None = None,
+        model: str | None = None,
+        grow: int = 0,
+        feather: int = 0,
+        opacity: float = PREVIEW_OPACITY,
+        color: tuple[int, int, int] = PREVIEW_COLOR,
+        max_view: int = 768,
+        min_view: int = 256,
+        manager: Any = None,
+    ) -> None:
+        enable_colab_widgets()
+        self._lock = threading.RLock()
+        self._model = model
+        self._manager = manager
+        self._tm: TextMask | None = None
+        self._heat_view: np.ndarray | None = None
+        self._mask_cache: tuple[tuple[Any, ...], np.ndarray] | None = None
+        self._paint_cache: tuple[tuple[Any, ...], np.ndarray] | None = None
+        self._quiet = False  # set while run() updates `prompt` itself
+        self._preview_sel: np.ndarray | None = None
+        self.color = tuple(int(c) for c in color[:3])
+        #: Milliseconds the last overlay redraw took (threshold → sent PNG), for diagnostics.
+        self.last_preview_ms = 0.0
+
+        if isinstance(image, TextMask):
+            given: TextMask | None = image
+            self._pil = Image.fromarray(image.image)
+            threshold = image.threshold if threshold is None else threshold
+            prompt = prompt or image.prompt
+        else:
+            given = None
+            self._pil = load_image(image)
+            threshold = 0.5 if threshold is None else threshold
+        self._rgb = np.asarray(self._pil.convert("RGB")) if self._pil.mode != "RGB" else np.asarray(self._pil)
+        h, w = self._rgb.shape[:2]
+        self.view = ViewMap.fit(h, w, max_view, min_view)
+        self._view_image = resize_rgba(to_rgba(self._rgb, opaque=True), self.view.view_width, self.view.view_height)
+
+        self.canvas = MultiCanvas(2, width=self.view.view_width, height=self.view.view_height)
+        self.canvas.add_class("paint-widgets-canvas")
+        self.output = widgets.Output(layout=widgets.Layout(max_height="10em", overflow="auto"))
+        controls = self._build_controls()
+        super().__init__(children=[*controls, self.canvas, self.output])
+        self.add_class("paint-widgets-text-mask-tuner")
+
+        self.threshold = check_threshold(threshold)
+        self.grow = grow
+        self.feather = feather
+        self.opacity = opacity
+        self.canvas.on_client_ready(self._on_client_ready)
+        self.observe(self._on_look, names=["threshold", "grow", "feather", "opacity"])
+        self.observe(self._on_prompt, names="prompt")
+        if given is not None:
+            self._quiet = True
+            try:
+                self.prompt = prompt
+            finally:
+                self._quiet = False
+            self._set_text_mask(given)
+        else:
+            self._draw_image()
+            if prompt.strip():
+                self.run(prompt)
+            else:
+                self._quiet = True
+                try:
+                    self.prompt = prompt
+                finally:
+                    self._quiet = False
+                self._update_label()
+
+    # ------------------------------------------------------------------ public API
+
+    @property
+    def image(self) -> np.ndarray:
+        """The image, uint8 ``(H, W, 3)``."""
+        return self._rgb
+
+    @property
+    def text_mask(self) -> TextMask | None:
+        """The current :class:`TextMask` (None before the first prompt)."""
+        return self._tm
+
+    @property
+    def mask(self) -> np.ndarray:
+        """bool ``(H, W)`` at the image's size: ``heatmap >= threshold``, grown by :attr:`grow`.
+
+        (Feathering only softens edges: it is in :attr:`paint_mask`.) All False before
+        the first prompt.
+        """
+        with self._lock:
+            if self._tm is None:
+                return np.zeros(self._rgb.shape[:2], dtype=bool)
+            key = (id(self._tm), self.threshold, self.grow)
+            if self._mask_cache is None or self._mask_cache[0] != key:
+                self._mask_cache = (key, masks.grow(self._tm.mask(self.threshold), int(self.grow)))
+            out = self._mask_cache[1].view()
+            out.flags.writeable = False
+            return out
+
+    @property
+    def paint_mask(self) -> np.ndarray:
+        """float32 ``(H, W)`` paint mask: thresholded, grown and feathered (``inpaint(image, tuner.paint_mask)``)."""
+        with self._lock:
+            if self._tm is None:
+                return np.zeros(self._rgb.shape[:2], dtype=np.float32)
+            key = (id(self._tm), self.threshold, self.grow, self.feather)
+            if self._paint_cache is None or self._paint_cache[0] != key:
+                self._paint_cache = (key, self._tm.refined(self.threshold, self.grow, self.feather))
+            out = self._paint_cache[1].view()
+            out.flags.writeable = False
+            return out
+
+    @property
+    def coverage(self) -> float:
+        """Share of the image :attr:`mask` selects, in [0, 1] (exact, at full size)."""
+        return float(np.count_nonzero(self.mask)) / self.mask.size
+
+    def run(self, prompt: str | None = None, *, force: bool = False) -> TextMask:
+        """Run CLIPSeg for ``prompt`` (default: :attr:`prompt`) and show the result.
+
+        The only method that runs the model; a prompt equal to the current text
+        mask's is not re-run unless ``force``. Raises on bad input (empty prompt).
+        """
+        from ..engine.textmask import split_prompts, text_mask
+
+        text = self.prompt if prompt is None else prompt
+        split_prompts(text)  # validate before touching anything
+        with self._lock:
+            if not force and self._tm is not None and text.strip() == self._tm.prompt:
+                self._set_prompt(text)
+                return self._tm
+            self._label.value = f"selecting {text.strip()!r}…"
+            self._run_button.disabled = True
+            try:
+                tm = text_mask(self._pil, text, self.threshold, model=self._model, manager=self._manager)
+            finally:
+                self._run_button.disabled = False
+                self._update_label()
+            self._set_prompt(text)
+            self._set_text_mask(tm)
+            return tm
+
+    def send_to(self, painter: Any) -> Any:
+        """Hand :attr:`mask` to a MaskPainter (``painter.set_mask``) for touch-up; returns the painter."""
+        set_mask = getattr(painter, "set_mask", None)
+        if set_mask is None:
+            raise InvalidInputError(f"{type(painter).__name__} has no set_mask(); pass a MaskPainter")
+        mask = np.array(self.mask)
+        if hasattr(painter, "mask") and np.shape(painter.mask) != mask.shape:
+            raise InvalidInputError(
+                f"the painter's image is {np.shape(painter.mask)[1]}x{np.shape(painter.mask)[0]} but this "
+                f"tuner's is {mask.shape[1]}x{mask.shape[0]}; use tuner.to_painter()"
+            )
+        set_mask(mask)
+        return painter
+
+    def to_painter(self, **kwargs: Any) -> Any:
+        """A new :class:`MaskPainter` on this image, starting from :attr:`mask`."""
+        from .mask_painter import MaskPainter
+
+        return MaskPainter(self._rgb, mask=np.array(self.mask), **kwargs)
+
+    def redraw(self) -> None:
+        """Draw both layers from Python state (also run when a page reload reconnects)."""
+        with held(self.canvas):
+            self._draw_image()
+            self._draw_overlay()
+
+    # ------------------------------------------------------------------ internals
+
+    @validate("threshold")
+    def _valid_threshold(self, proposal: Any) -> float:
+        return check_threshold(proposal["value"])
+
+    @validate("grow")
+    def _valid_grow(self, proposal: Any) -> int:
+        return int(require_number(proposal["value"], "grow", low=-256, high=256, integer=True))
+
+    @validate("feather")
+    def _valid_feather(self, proposal: Any) -> int:
+        return int(require_number(proposal["value"], "feather", low=0, high=256, integer=True))
+
+    @validate("opacity")
+    def _valid_opacity(self, proposal: Any) -> float:
+        return float(np.clip(require_number(proposal["value"], "opacity"), 0.0, 1.0))
+
+    def _set_prompt(self, text: str) -> None:
+        self._quiet = True
+        try:
+            self.prompt = text
+        finally:
+            self._quiet = False
+
+    def _set_text_mask(self, tm: TextMask) -> None:
+        if tm.shape != self._rgb.shape[:2]:
+            raise InvalidInputError("the text mask was made for an image of another size")
+        with self._lock:
+            self._tm = tm
+            self._heat_view = resize_heatmap(tm.heatmap, self.view.view_height, self.view.view_width)
+            self._mask_cache = self._paint_cache = None
+            self.set_trait("runs", self.runs + 1)
+            self.redraw()
+            self._update_label()
+
+    def _view_selection(self) -> np.ndarray | None:
+        if self._heat_view is None:
+            return None
+        sel = self._heat_view >= self.threshold
+        if self.grow:
+            sel = masks.grow(sel, round(self.grow * self.view.sx))
+        return sel
+
+    def _draw_image(self) -> None:
+        layer = self.canvas[IMAGE]
+        with held(self.canvas):
+            layer.clear()
+            layer.put_image_data(self._view_image, 0, 0)  # RGBA: lossless, never JPEG
+
+    def _draw_overlay(self) -> None:
+        start = time.perf_counter()
+        layer = self.canvas[OVERLAY]
+        sel = self._view_selection()
+        with held(self.canvas):
+            layer.clear()
+            if sel is not None and sel.any():
+                alpha = selection_alpha(sel, self.opacity, self.feather * self.view.sx)
+                fallback = np.empty((*alpha.shape, 4), dtype=np.uint8)
+                fallback[..., :3] = self.color
+                fallback[..., 3] = alpha
+                put_png(layer, overlay_png(alpha, self.color), 0, 0, fallback=fallback)
+        self._preview_sel = sel
+        self.last_preview_ms = (time.perf_counter() - start) * 1000.0
+
+    def _update_label(self) -> None:
+        sel = self._preview_sel
+        if self._tm is None or sel is None:
+            self._label.value = "type what to select, then Enter"
+            return
+        share = np.count_nonzero(sel) / sel.size
+        approx = "≈" if (self.view.view_height, self.view.view_width) != self._rgb.shape[:2] else ""
+        self._label.value = f"{approx}{share:.1%} of the image selected"
+
+    @routed(lambda self: self.output)
+    def _on_look(self, _change: Any) -> None:
+        with self._lock:
+            self._draw_overlay()
+            self._update_label()
+
+    @routed(lambda self: self.output)
+    def _on_prompt(self, change: Any) -> None:
+        if not self._quiet:
+            self.run(change["new"])
+
+    @routed(lambda self: self.output)
+    def _on_click(self, _button: Any) -> None:
+        self.run(self._text.value)
+
+    @routed(lambda self: self.output)
+    def _on_client_ready(self) -> None:
+        self.redraw()
+
+    def _build_controls(self) -> list[widgets.Widget]:
+        self._text = widgets.Text(
+            placeholder="what to select, e.g. hair or face|hair", continuous_update=False,
+            layout=widgets.Layout(width="24em"),
+        )
+        self._run_button = widgets.Button(description="Select", icon="search",
+                                          tooltip="Run CLIPSeg for this prompt (once)",
+                                          layout=widgets.Layout(width="auto"))
+        self._run_button.on_click(self._on_click)
+        slider = widgets.FloatSlider(
+            min=0.0, max=1.0, step=0.01, description="Threshold", readout_format=".2f",
+            continuous_update=True, layout=widgets.Layout(width="24em"),
+        )
+        grow = widgets.IntSlider(min=0, max=64, description="Grow", continuous_update=True,
+                                 layout=widgets.Layout(width="16em"))
+        feather = widgets.IntSlider(min=0, max=64, description="Feather", continuous_update=True,
+                                    layout=widgets.Layout(width="16em"))
+        self._label = widgets.Label()
+        widgets.link((self, "prompt"), (self._text, "value"))
+        widgets.link((self, "threshold"), (slider, "value"))
+        widgets.link((self, "grow"), (grow, "value"))
+        widgets.link((self, "feather"), (feather, "value"))
+        self._slider = slider
+        return [
+            widgets.HBox([self._text, self._run_button]),
+            widgets.HBox([slider, self._label]),
+            widgets.HBox([grow, feather]),
+        ]

@@ -1,0 +1,51 @@
+"""Shared fixtures: tiny random-weight models on disk, an offline hub, a fresh manager."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """``{"sd-inpaint", "sd", "clipseg"} -> folder``, written once per test session."""
+    from paint_widgets.testing import write_tiny_models
+
+    return write_tiny_models(tmp_path_factory.mktemp("models"))
+
+
+@pytest.fixture
+def mgr(tiny_models: dict[str, Path]):
+    """The kernel manager, released and pointed at the tiny models for one test."""
+    import paint_widgets
+
+    manager = paint_widgets.manager()
+    manager.release()
+    manager.budget_bytes = None
+    manager.loads = manager.generations = 0  # counters per test
+    manager.configure(model=str(tiny_models["sd-inpaint"]), textmask_model=str(tiny_models["clipseg"]))
+    yield manager
+    manager.release()
+
+
+@pytest.fixture
+def photo() -> np.ndarray:
+    """A 96x128 RGB test picture with structure (gradients and a square), not noise."""
+    yy, xx = np.mgrid[0:96, 0:128]
+    img = np.stack([xx * 2, yy * 2, (xx + yy)], axis=-1).astype(np.uint8)
+    img[30:60, 40:80] = (200, 40, 40)
+    return img
+
+
+@pytest.fixture
+def box_mask() -> np.ndarray:
+    mask = np.zeros((96, 128), dtype=bool)
+    mask[32:64, 48:88] = True
+    return mask
