@@ -178,10 +178,13 @@ class OutcropRequest:
     right: int = 0
     bottom: int = 0
     left: int = 0
-    params: GenerationParams = field(
-        default_factory=lambda: GenerationParams(strength=0.9, seam_size=96, seam_blur=16, seam_strength=0.7, seam_steps=20)
-    )
+    params: GenerationParams = field(default_factory=lambda: OutcropRequest.default_params())
     image_ref: str | None = None
+
+    @staticmethod
+    def default_params() -> GenerationParams:
+        """The reference's outcrop defaults: strength 0.9 and a 96 px seam pass."""
+        return GenerationParams(strength=0.9, seam_size=96, seam_blur=16, seam_strength=0.7, seam_steps=20)
 
     def __post_init__(self) -> None:
         for side in DIRECTIONS:

@@ -10,7 +10,7 @@ import os
 from typing import Any
 
 from ..io import ImageLike
-from ..requests import GenerationParams, InpaintRequest
+from ..requests import GenerationParams, InpaintRequest, OutcropRequest, OutpaintRequest
 from ..result import Result
 from .denoise import ProgressFn
 from .manager import PipelineManager, manager
@@ -40,6 +40,12 @@ def inpaint(
     invert_mask: bool = False,
     text_mask: str | tuple[str, float] | None = None,
     color_correct: bool = False,
+    seam_size: int = 0,
+    seam_blur: int = 0,
+    seam_strength: float = 0.7,
+    seam_steps: int = 10,
+    tile_size: int = 32,
+    infill_method: str = "patchmatch",
     region: str = "auto",
     crop_padding: int = 32,
     mgr: PipelineManager | None = None,
@@ -50,6 +56,10 @@ def inpaint(
     black or transparent = paint). Without one, the transparent area of an RGBA
     ``image`` is painted (partial alpha = partial preservation), or ``text_mask``
     (``"orange"`` or ``("orange", 0.6)``) selects the area by words.
+
+    An RGBA ``image`` whose transparent area touches its border is outpainted: the
+    transparent area is infilled (``infill_method``, ``tile_size``) before generation,
+    a seam pass runs if ``seam_size > 0``, and the opaque pixels stay identical.
     """
     if isinstance(text_mask, str):
         text_mask = (text_mask, 0.5)
@@ -57,11 +67,63 @@ def inpaint(
         prompt=prompt, negative_prompt=negative_prompt, steps=steps, cfg=cfg, strength=strength,
         seed=seed, sampler=sampler, iterations=iterations, width=width, height=height,
         inpaint_replace=inpaint_replace, color_correct=color_correct, model=model,
+        seam_size=seam_size, seam_blur=seam_blur, seam_strength=seam_strength, seam_steps=seam_steps,
+        tile_size=tile_size, infill_method=infill_method,
     )
     request = InpaintRequest(
         image=image, mask=mask, params=params, invert_mask=invert_mask, text_mask=text_mask,
         region=region, crop_padding=crop_padding, image_ref=_ref(image), mask_ref=_ref(mask),
     )
+    return run(request, progress=progress, mgr=mgr)
+
+
+def _params(prompt: str | None, params: dict[str, Any], defaults: GenerationParams) -> GenerationParams:
+    values = dict(params)
+    if prompt is not None:
+        values["prompt"] = prompt
+    return defaults.with_(**values) if values else defaults
+
+
+def outcrop(
+    image: ImageLike,
+    *,
+    top: int = 0,
+    right: int = 0,
+    bottom: int = 0,
+    left: int = 0,
+    prompt: str | None = None,
+    progress: ProgressFn | None = None,
+    mgr: PipelineManager | None = None,
+    **params: Any,
+) -> Result:
+    """Grow the canvas (each margin rounded up to 64 px) and paint the new area.
+
+    Defaults as the reference's outcrop: strength 0.9, seam_size 96, seam_blur 16,
+    seam_strength 0.7, seam_steps 20. Prompt and seed default to those stored in the
+    PNG metadata of an image this package made. ``params``: any GenerationParams field.
+    """
+    request = OutcropRequest(image=image, top=top, right=right, bottom=bottom, left=left,
+                             params=_params(prompt, params, OutcropRequest.default_params()),
+                             image_ref=_ref(image))
+    return run(request, progress=progress, mgr=mgr)
+
+
+def outpaint(
+    image: ImageLike,
+    direction: str,
+    pixels: int | None = None,
+    *,
+    prompt: str | None = None,
+    progress: ProgressFn | None = None,
+    mgr: PipelineManager | None = None,
+    **params: Any,
+) -> Result:
+    """Shift the picture away from ``direction`` by ``pixels`` (default half) and paint the strip.
+
+    The canvas keeps its size; the strip on the opposite side falls off.
+    """
+    request = OutpaintRequest(image=image, direction=direction, pixels=pixels,
+                              params=_params(prompt, params, GenerationParams()), image_ref=_ref(image))
     return run(request, progress=progress, mgr=mgr)
 
 
@@ -73,7 +135,6 @@ def run(request: Any, *, progress: ProgressFn | None = None, mgr: PipelineManage
 
         return run_inpaint(request, mgr, progress=progress)
     from .outpainting import run_outcrop, run_outpaint
-    from ..requests import OutcropRequest, OutpaintRequest
 
     if isinstance(request, OutcropRequest):
         return run_outcrop(request, mgr, progress=progress)

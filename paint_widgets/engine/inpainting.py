@@ -11,16 +11,16 @@ from __future__ import annotations
 import os
 import random
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 from PIL import Image
 
 from ..errors import MaskError
 from ..imaging import masks
+from ..imaging.outpaint_geometry import is_outpainting
 from ..imaging.paste import colour_correct, paste_back
 from ..io import load_image, to_rgb_array
-from ..requests import InpaintRequest
+from ..requests import GenerationParams, InpaintRequest
 from ..result import Result
 from .denoise import DenoiseSettings, ProgressFn, denoise_masked
 from .manager import PipelineManager
@@ -53,7 +53,8 @@ def resolve_mask(request: InpaintRequest, image: Image.Image, mgr: PipelineManag
         text, threshold = request.text_mask
         paint = text_mask(image, text, threshold, manager=mgr).mask(threshold).astype(np.float32)
     else:
-        if rgba.shape[2] == 4:
+        # black transparent borders are how the reference prepares outpainting: no warning then
+        if rgba.shape[2] == 4 and not is_outpainting(rgba):
             masks.warn_if_colour_erased(rgba, source=request.image_ref or "the image")
         paint = masks.mask_from_alpha(rgba)
     if request.invert_mask:
@@ -123,24 +124,36 @@ def run_inpaint(request: InpaintRequest, mgr: PipelineManager, *, progress: Prog
     image = load_image(request.image, what="image (-I)")
     paint = resolve_mask(request, image, mgr)
     canvas = fit_canvas(image, paint, p.width, p.height)
-    h, w = canvas.rgb.shape[:2]
+    # transparent borders in -I: outpainting (infill first, seam pass, originals kept)
+    outpainting = request.mask is None and request.text_mask is None and is_outpainting(np.asarray(image))
     result = Result(images=[], seeds=[], commands=[], request=request)
     for seed in seeds_for(p.seed, p.iterations):
-        settings = DenoiseSettings(
-            prompt=p.prompt, negative_prompt=p.negative_prompt, steps=p.steps, cfg=p.cfg,
-            strength=p.strength, sampler=p.sampler, seed=seed, inpaint_replace=p.inpaint_replace,
-        )
-        out = generate_on_canvas(mgr, canvas, settings, model=p.model, progress=progress,
-                                 color_correct=p.color_correct)
-        command = request.command(seed, w, h)
-        result.images.append(Image.fromarray(out))
-        result.seeds.append(seed)
-        result.commands.append(command)
-        result.metadata.append(_metadata(request, seed, w, h, mgr, command))
+        if outpainting:
+            from .outpainting import extend_canvas
+
+            out = extend_canvas(mgr, canvas.rgb, canvas.paint, p, seed, progress=progress)
+        else:
+            settings = DenoiseSettings(
+                prompt=p.prompt, negative_prompt=p.negative_prompt, steps=p.steps, cfg=p.cfg,
+                strength=p.strength, sampler=p.sampler, seed=seed, inpaint_replace=p.inpaint_replace,
+            )
+            out = generate_on_canvas(mgr, canvas, settings, model=p.model, progress=progress,
+                                     color_correct=p.color_correct)
+        add_image(result, out, seed, mgr)
     return result
 
 
-def _metadata(request: Any, seed: int, width: int, height: int, mgr: PipelineManager, command: str) -> dict[str, Any]:
-    params = request.params.as_dict()
-    params.update(seed=seed, width=width, height=height, model=request.params.model or mgr.default_model())
-    return {"app": "paint_widgets", "type": type(request).__name__, "command": command, "params": params}
+def add_image(result: Result, out: np.ndarray, seed: int, mgr: PipelineManager,
+              params: GenerationParams | None = None) -> None:
+    """Append one generated image with its seed, command line and metadata to ``result``."""
+    request = result.request
+    h, w = out.shape[:2]
+    command = request.command(seed, w, h)
+    values = (params or request.params).as_dict()
+    values.update(seed=seed, width=w, height=h, model=values["model"] or mgr.default_model())
+    result.images.append(Image.fromarray(out))
+    result.seeds.append(seed)
+    result.commands.append(command)
+    result.metadata.append(
+        {"app": "paint_widgets", "type": type(request).__name__, "command": command, "params": values}
+    )

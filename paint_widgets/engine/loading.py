@@ -80,7 +80,7 @@ def load_inpaint_pipeline(source: str, *, dtype: torch.dtype, allow_pickle: bool
             )
     except ModelLoadError:
         raise
-    except (OSError, ValueError, KeyError, RuntimeError, EnvironmentError, TypeError) as err:
+    except (OSError, ValueError, KeyError, RuntimeError, TypeError) as err:
         raise _explain(source, err, allow_pickle) from err
 
 
@@ -99,7 +99,7 @@ def load_clipseg(source: str, *, dtype: torch.dtype, allow_pickle: bool = False)
             model = CLIPSegForImageSegmentation.from_pretrained(
                 name, use_safetensors=None if allow_pickle else True, torch_dtype=dtype
             )
-    except (OSError, ValueError, KeyError, RuntimeError, EnvironmentError, TypeError) as err:
+    except (OSError, ValueError, KeyError, RuntimeError, TypeError) as err:
         raise _explain(source, err, allow_pickle) from err
     return model.eval(), processor
 

@@ -18,7 +18,7 @@ import threading
 import zlib
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from io import BytesIO
 from os import PathLike
 from typing import Any, TypeVar
@@ -89,30 +89,41 @@ class _Edit:
 
 @dataclass
 class _Stroke:
-    """A stroke in progress: the value it paints, its last point, what it flipped."""
+    """A stroke in progress: the value it paints, its last point, the pixels it flipped.
+
+    ``flipped`` is image-sized but allocated with ``np.zeros`` (lazily zeroed pages),
+    and each move ORs only its own box into it, so memory stays bounded however long
+    the stroke is and the per-move work stays proportional to the brush area.
+    """
 
     value: bool
     last: Point
-    patches: list[tuple[Box, np.ndarray]] = field(default_factory=list)
+    shape: tuple[int, int]
+    flipped: np.ndarray | None = None
+    box: Box | None = None  # union of the boxes it changed
+    last_box: Box | None = None  # the last move's box
+
+    def add(self, box: Box, changed: np.ndarray) -> None:
+        if self.flipped is None:
+            self.flipped = np.zeros(self.shape, dtype=bool)
+        y0, y1, x0, x1 = box
+        self.flipped[y0:y1, x0:x1] |= changed
+        self.last_box = box
+        b = self.box or box
+        self.box = (min(b[0], y0), max(b[1], y1), min(b[2], x0), max(b[3], x1))
 
     def edit(self) -> _Edit | None:
-        if not self.patches:
+        if self.box is None or self.flipped is None:
             return None
-        y0 = min(b[0] for b, _ in self.patches)
-        y1 = max(b[1] for b, _ in self.patches)
-        x0 = min(b[2] for b, _ in self.patches)
-        x1 = max(b[3] for b, _ in self.patches)
-        diff = np.zeros((y1 - y0, x1 - x0), dtype=bool)
-        for (by0, by1, bx0, bx1), changed in self.patches:
-            diff[by0 - y0 : by1 - y0, bx0 - x0 : bx1 - x0] |= changed
-        return _Edit.from_diff((y0, y1, x0, x1), diff)
+        y0, y1, x0, x1 = self.box
+        return _Edit.from_diff(self.box, self.flipped[y0:y1, x0:x1])
 
 
 class MaskPainter(widgets.VBox):
     """Paint a mask over ``image`` with a round brush; ``painter.mask`` is the result.
 
     Args:
-        image: a path, PIL image or uint8 array (RGB or RGBA), 8..8192 px a side.
+        image: a path, PIL image or uint8 array (RGB or RGBA); at least 8 px a side.
         brush: brush diameter in image pixels.
         mask: optional starting mask (bool/float array or PIL image, True/white = paint).
         opacity: overlay opacity in [0, 1].
@@ -152,7 +163,6 @@ class MaskPainter(widgets.VBox):
         self._undo: deque[_Edit] = deque(maxlen=max(1, int(history)))
         self._redo: list[_Edit] = []
         self._callbacks: list[MaskCallback] = []
-        self._cursor_at: Point | None = None
         self._fill: tuple[Any, float] | None = None  # overlay layer's fill style, as last sent
         self.color = tuple(int(c) for c in color)
         self.view = ViewMap.fit(h, w, max_view, min_view)
@@ -274,7 +284,7 @@ class MaskPainter(widgets.VBox):
     @_handler
     def redraw(self) -> None:
         """Draw every layer from Python state (also run when a page reload reconnects)."""
-        image, overlay, cursor = self.canvas[IMAGE], self.canvas[OVERLAY], self.canvas[CURSOR]
+        image, cursor = self.canvas[IMAGE], self.canvas[CURSOR]
         self._fill = None  # a reloaded page starts with a fresh canvas state
         with held(self.canvas):
             image.clear()
@@ -290,7 +300,7 @@ class MaskPainter(widgets.VBox):
     def _on_mouse_down(self, x: float, y: float) -> None:
         self._end_stroke()
         p = self.view.to_image(x, y)
-        self._stroke = _Stroke(value=self.tool == "brush", last=p)
+        self._stroke = _Stroke(value=self.tool == "brush", last=p, shape=self._mask.shape)
         with held(self.canvas):
             self._paint_to(p)
             self._draw_cursor(x, y)
@@ -314,7 +324,6 @@ class MaskPainter(widgets.VBox):
         with held(self.canvas):
             if self._stroke is not None:
                 self._paint_to(self.view.to_image(x, y))
-            self._cursor_at = None
             self.canvas[CURSOR].clear()
         self._end_stroke()
 
@@ -333,7 +342,6 @@ class MaskPainter(widgets.VBox):
     def _on_touch_end(self, touches: Sequence[tuple[float, float]]) -> None:
         # ``touches`` are the fingers still down: the stroke ends when none remain.
         if not touches:
-            self._cursor_at = None
             self.canvas[CURSOR].clear()
             self._end_stroke()
 
@@ -374,7 +382,7 @@ class MaskPainter(widgets.VBox):
         box, changed = stamp_segment(self._mask, stroke.last, p, self._radius, stroke.value)
         stroke.last = p
         if box is not None and changed is not None and changed.any():
-            stroke.patches.append((box, changed))
+            stroke.add(box, changed)
             self._draw_overlay(box)
 
     def _end_stroke(self) -> None:
@@ -451,7 +459,6 @@ class MaskPainter(widgets.VBox):
         layer.clear()
         radius = max(1.0, self._radius * (self.view.sx + self.view.sy) / 2)
         layer.stroke_circle(float(x), float(y), radius)
-        self._cursor_at = (x, y)
 
     def _as_bool_mask(self, mask: np.ndarray | Image.Image, what: str) -> np.ndarray:
         if isinstance(mask, np.ndarray) and mask.dtype == bool and mask.shape == self._mask.shape:

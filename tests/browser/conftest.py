@@ -19,7 +19,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from harness import KernelProbe, LabServer, chromium, jupyterlab, missing_requirements, open_notebook, write_notebook
+from harness import (
+    KernelProbe,
+    LabServer,
+    chromium,
+    jupyterlab,
+    missing_requirements,
+    open_notebook,
+    write_notebook,
+)
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 
@@ -57,13 +65,18 @@ def page(browser: Any) -> Iterator[Any]:
 
 
 @pytest.fixture
-def notebook(lab: LabServer, page: Any) -> Callable[[str, Sequence[str]], tuple[Any, KernelProbe]]:
+def notebook(lab: LabServer, page: Any) -> Iterator[Callable[[str, Sequence[str]], tuple[Any, KernelProbe]]]:
+    opened: list[str] = []
+
     def open_(name: str, cells: Sequence[str]) -> tuple[Any, KernelProbe]:
         write_notebook(lab.root_dir / name, cells)
         open_notebook(page, lab, name)
+        opened.append(name)
         return page, lab.kernel(name)
 
-    return open_
+    yield open_
+    for name in opened:  # free the CPU for the next test: stop this test's kernels
+        lab.shutdown_kernel(name)
 
 
 @pytest.fixture

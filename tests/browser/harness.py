@@ -86,7 +86,7 @@ class LabServer:
     runtime_dir: Path
     log_path: Path
     process: subprocess.Popen[bytes]
-    _probes: list[KernelProbe] = field(default_factory=list)
+    _probes: list[tuple[str, KernelProbe]] = field(default_factory=list)
 
     def api(self, path: str, method: str = "GET", body: Any = None) -> Any:
         """Call the server's REST API with the token; parsed JSON (or None)."""
@@ -120,11 +120,20 @@ class LabServer:
         while not conn.exists() and time.monotonic() < deadline:
             time.sleep(0.1)
         probe = KernelProbe(conn)
-        self._probes.append(probe)
+        self._probes.append((rel_path, probe))
         return probe
 
+    def shutdown_kernel(self, rel_path: str) -> None:
+        """Stop the kernel of the notebook at ``rel_path`` (if any)."""
+        for path, probe in [pp for pp in self._probes if pp[0] == rel_path]:
+            probe.close()
+            self._probes.remove((path, probe))
+        for session in self.api("/api/sessions") or []:
+            if session.get("path") == rel_path:
+                self.api(f"/api/sessions/{session['id']}", method="DELETE")
+
     def shutdown_kernels(self) -> None:
-        for probe in self._probes:
+        for _, probe in self._probes:
             probe.close()
         self._probes.clear()
         for kernel in self.api("/api/kernels") or []:
@@ -354,8 +363,23 @@ def open_notebook(page: Any, lab: LabServer, rel_path: str, *, run_all: bool = T
 
 
 def run_all_cells(page: Any) -> None:
-    """Run every cell of the current notebook again (e.g. after a reload)."""
+    """Run every cell of the current notebook again."""
     page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+
+
+def save_notebook(page: Any) -> None:
+    """Save the current notebook (its widget outputs come back after a page reload)."""
+    page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
+
+
+def canvas_pixel(page: Any, selector: str, x: float, y: float) -> list[int]:
+    """RGBA of the canvas pixel under page point ``(x, y)``."""
+    return page.evaluate(
+        """([sel, x, y]) => { const c = document.querySelector(sel); const r = c.getBoundingClientRect();
+        const px = Math.floor((x - r.left) * c.width / r.width), py = Math.floor((y - r.top) * c.height / r.height);
+        return Array.from(c.getContext('2d').getImageData(px, py, 1, 1).data); }""",
+        [selector, x, y],
+    )
 
 
 # --------------------------------------------------------------------------- echo latency

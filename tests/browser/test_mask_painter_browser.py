@@ -10,7 +10,10 @@ import math
 from pathlib import Path
 from typing import Any
 
-from harness import canvas_box, measure_echo, percentile, snake_points
+import pytest
+from harness import canvas_box, canvas_pixel, measure_echo, percentile, save_notebook, snake_points
+
+pytestmark = pytest.mark.browser
 
 SELECTOR = "canvas.paint-widgets-canvas"
 RADIUS = 12  # brush=24
@@ -36,8 +39,9 @@ def test_drag_paints_the_kernel_mask_and_echo_is_fast(notebook: Any, artifacts: 
     page.wait_for_selector(SELECTOR, state="visible")
     page.locator(SELECTOR).scroll_into_view_if_needed()
     assert kernel.wait_for("painter.view.view_width == 512 and painter.mask_version == 0")
-    box = canvas_box(page, SELECTOR)
+    box = box_before = canvas_box(page, SELECTOR)
     assert (box["cw"], box["ch"]) == (512, 384)
+    assert (box["width"], box["height"]) == (512, 384)  # shown at natural size
 
     # 1. a stroke dragged with the real mouse lands in painter.mask
     a = (box["x"] + 60, box["y"] + 300)
@@ -54,10 +58,9 @@ def test_drag_paints_the_kernel_mask_and_echo_is_fast(notebook: Any, artifacts: 
     )
     assert all(hits), hits
     stats = kernel.value(
-        "(lambda ys, xs: [int(len(xs)), float(np.abs((xs - {ax}) * {dy} - (ys - {ay}) * {dx}).max()"
-        " / {n})])(*np.nonzero(painter.mask))".format(
-            ax=ax, ay=ay, dx=bx - ax, dy=by - ay, n=math.hypot(bx - ax, by - ay)
-        )
+        # painted pixel count, and the farthest painted pixel from the line a-b
+        f"(lambda ys, xs: [int(len(xs)), float(np.abs((xs - {ax}) * {by - ay} - (ys - {ay}) * {bx - ax}).max()"
+        f" / {math.hypot(bx - ax, by - ay)})])(*np.nonzero(painter.mask))"
     )
     count, farthest = stats
     length = math.hypot(bx - ax, by - ay)
@@ -73,8 +76,28 @@ def test_drag_paints_the_kernel_mask_and_echo_is_fast(notebook: Any, artifacts: 
     assert len(ok) >= 0.9 * len(echoes), echoes
     assert p50 < 250, echoes
 
-    # 3. the screenshot shows image, stroke overlay and toolbar
-    kernel.wait_for("painter.mask_version >= 2", timeout=20)
+    # 3. a page reload redraws the canvas from Python state (client_ready)
+    assert kernel.wait_for("painter.mask_version >= 2", timeout=20)
+    save_notebook(page)
+    page.wait_for_timeout(500)
+    page.reload(wait_until="domcontentloaded")
+    page.wait_for_selector(SELECTOR, state="visible", timeout=60_000)
+    page.locator(SELECTOR).scroll_into_view_if_needed()
+    box = canvas_box(page, SELECTOR)
+    mid = ((a[0] + b[0]) / 2 - box_before["x"] + box["x"], (a[1] + b[1]) / 2 - box_before["y"] + box["y"])
+    vx, vy = to_image(box, *mid)
+    img = [int(vx) * 255 // 511, int(vy) * 255 // 383, 90]
+    expected = [round((c + o) / 2) for c, o in zip(img, (255, 0, 80), strict=True)]  # overlay at opacity 0.5
+    page.wait_for_function(
+        "([sel, x, y]) => { const c = document.querySelector(sel);"
+        " return c.getContext('2d').getImageData(x, y, 1, 1).data[3] === 255; }",
+        arg=[SELECTOR, int(vx), int(vy)],
+    )
+    page.wait_for_timeout(500)
+    pixel = canvas_pixel(page, SELECTOR, *mid)
+    assert all(abs(p - e) <= 3 for p, e in zip(pixel[:3], expected, strict=True)), (pixel, expected)
+
+    # 4. the screenshot shows image, stroke overlay, cursor and toolbar
     page.mouse.move(box["x"] + 250, box["y"] + 330)
     page.wait_for_timeout(300)
     page.locator(".paint-widgets-mask-painter").screenshot(path=str(artifacts / "mask_painter.png"))

@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
+from paint_widgets.errors import MaskError
 from paint_widgets.imaging.brush import overlay_rgba, segment_footprint, stamp_segment
 from paint_widgets.widgets._canvas import ViewMap, fit_scale, held, to_rgba
 from paint_widgets.widgets.mask_painter import MaskPainter
@@ -44,7 +45,7 @@ def distance_to_path(shape: tuple[int, int], points: list[tuple[float, float]]) 
     """Brute force over the whole image: distance of each pixel centre to the polyline."""
     ys, xs = np.mgrid[0 : shape[0], 0 : shape[1]].astype(np.float64)
     best = np.full(shape, np.inf)
-    segments = list(zip(points, points[1:])) or [(points[0], points[0])]
+    segments = list(zip(points, points[1:], strict=False)) or [(points[0], points[0])]
     for (ax, ay), (bx, by) in segments:
         dx, dy = bx - ax, by - ay
         n = dx * dx + dy * dy
@@ -92,7 +93,7 @@ def frontend(monkeypatch: pytest.MonkeyPatch) -> FakeFrontend:
         xs, ys, ws = (np.broadcast_to(np.asarray(v), np.shape(x)) for v in (x, y, width))
         hs = np.broadcast_to(np.asarray(width if height is None else height), np.shape(x))
         fake.rects.append((id(self), int(np.size(x))))
-        for xi, yi, wi, hi in zip(xs.ravel(), ys.ravel(), ws.ravel(), hs.ravel()):
+        for xi, yi, wi, hi in zip(xs.ravel(), ys.ravel(), ws.ravel(), hs.ravel(), strict=True):
             a[int(yi) : int(yi) + int(hi), int(xi) : int(xi) + int(wi)] = 255
         originals["fill_rects"](self, x, y, width, height)
 
@@ -343,6 +344,9 @@ def test_set_mask_and_read_only_view() -> None:
         p.mask[0, 0] = True
     p.set_mask(np.zeros((3, 3), bool))  # wrong size: shown, not applied
     assert np.array_equal(p.mask, m) and p.output.outputs
+    assert np.array_equal(MaskPainter(image(), mask=m).mask, m)  # a starting mask
+    with pytest.raises(MaskError):
+        MaskPainter(image(), mask=np.zeros((3, 3), bool))
 
 
 # ---------------------------------------------------------------- scale and sizes
@@ -390,7 +394,7 @@ def test_handler_work_is_proportional_to_brush_area(frontend: FakeFrontend) -> N
     manager.send = spy
     try:
         send(p, "mouse_move", x=310.0, y=304.0)
-        box = p._stroke.patches[-1][0]
+        box = p._stroke.last_box
     finally:
         manager.send = original_send
     y0, y1, x0, x1 = box
