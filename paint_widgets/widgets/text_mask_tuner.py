@@ -20,6 +20,7 @@ from __future__ import annotations
 import io
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import ipywidgets as widgets
@@ -57,11 +58,13 @@ def overlay_png(alpha: np.ndarray, color: tuple[int, int, int] = PREVIEW_COLOR) 
     return buf.getvalue()
 
 
-def put_png(layer: Any, png: bytes, x: int = 0, y: int = 0, *, fallback: np.ndarray | None = None) -> None:
+def put_png(layer: Any, png: bytes, x: int = 0, y: int = 0, *,
+            fallback: Callable[[], np.ndarray] | None = None) -> None:
     """Draw encoded PNG bytes on an ipycanvas ``Canvas`` (what ``put_image_data`` sends, pre-encoded).
 
     Uses the same ``putImageData`` command ipycanvas 0.14 sends after its own
-    encoding; if that internal is missing, falls back to ``put_image_data(fallback)``.
+    encoding; if that internal is missing, falls back to
+    ``put_image_data(fallback())`` (an RGBA array).
     """
     try:
         from ipycanvas.canvas import COMMANDS
@@ -71,7 +74,7 @@ def put_png(layer: Any, png: bytes, x: int = 0, y: int = 0, *, fallback: np.ndar
     except (ImportError, AttributeError, KeyError):
         if fallback is None:
             raise
-        layer.put_image_data(fallback, x, y)
+        layer.put_image_data(fallback(), x, y)
         return
     send(layer, command, [x, y], [png])
 
@@ -339,12 +342,16 @@ class TextMaskTuner(widgets.VBox):
             layer.clear()
             if sel is not None and sel.any():
                 alpha = selection_alpha(sel, self.opacity, self.feather * self.view.sx)
-                fallback = np.empty((*alpha.shape, 4), dtype=np.uint8)
-                fallback[..., :3] = self.color
-                fallback[..., 3] = alpha
-                put_png(layer, overlay_png(alpha, self.color), 0, 0, fallback=fallback)
+                put_png(layer, overlay_png(alpha, self.color), 0, 0,
+                        fallback=lambda: self._overlay_rgba(alpha))
         self._preview_sel = sel
         self.last_preview_ms = (time.perf_counter() - start) * 1000.0
+
+    def _overlay_rgba(self, alpha: np.ndarray) -> np.ndarray:
+        rgba = np.empty((*alpha.shape, 4), dtype=np.uint8)
+        rgba[..., :3] = self.color
+        rgba[..., 3] = alpha
+        return rgba
 
     def _update_label(self) -> None:
         sel = self._preview_sel

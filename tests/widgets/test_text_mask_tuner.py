@@ -288,3 +288,20 @@ def test_send_to_and_to_painter_with_mask_painter() -> None:
     other = MaskPainter(picture(100, 100))
     with pytest.raises(InvalidInputError, match="to_painter"):
         tuner.send_to(other)
+
+
+def test_put_png_falls_back_to_put_image_data_without_ipycanvas_internals() -> None:
+    class Layer:  # no _canvas_manager
+        def __init__(self) -> None:
+            self.puts: list[tuple[int, ...]] = []
+
+        def put_image_data(self, data: np.ndarray, x: int = 0, y: int = 0) -> None:
+            self.puts.append(data.shape)
+
+    from paint_widgets.widgets.text_mask_tuner import put_png
+
+    layer = Layer()
+    put_png(layer, b"png", fallback=lambda: np.zeros((4, 5, 4), np.uint8))
+    assert layer.puts == [(4, 5, 4)]
+    with pytest.raises(AttributeError):
+        put_png(Layer(), b"png")
