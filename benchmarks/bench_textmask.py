@@ -103,6 +103,17 @@ def run(model_dir: str | None = None) -> list[tuple[str, float]]:
         img = _picture(512)
         results.append(("one tiny-CLIPSeg call, 3 prompts batched, 512x512",
                         _median_ms(lambda i: textmask.text_mask(img, "face|hair|eyes", manager=mgr), 5)))
+        # On a small, shared CPU torch's intra-op threads can wait on each other far
+        # longer than this tiny model computes: the same call on one thread.
+        import torch
+
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            results.append(("one tiny-CLIPSeg call: text_mask() 512x512, torch on 1 thread",
+                            _median_ms(lambda i: textmask.text_mask(img, "hair", manager=mgr), 5)))
+        finally:
+            torch.set_num_threads(threads)
         mgr.release()
     return results
 

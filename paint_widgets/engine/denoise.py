@@ -149,11 +149,11 @@ def denoise_masked(
     total_steps = max(int(settings.steps * settings.strength), 1)
 
     def on_step_end(p: Any, i: int, t: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
-        if cancel is not None and cancel.is_set():
-            p._interrupt = True
-        elif progress is not None:
+        if progress is not None and not p._interrupt:
             total = getattr(p, "_num_timesteps", None) or total_steps
             progress(Step(min(i + 1, total), total, kwargs.get("latents")))
+        if cancel is not None and cancel.is_set():
+            p._interrupt = True  # the remaining steps are skipped; we raise after the call
         return kwargs
 
     generator = torch.Generator(device="cpu").manual_seed(int(settings.seed))

@@ -47,6 +47,30 @@ def _explain(source: str, err: Exception, allow_pickle: bool) -> ModelLoadError:
     return ModelLoadError(f"cannot load model {source}: {text}")
 
 
+def weights_available(source: str) -> tuple[bool, str]:
+    """Whether ``source`` can be loaded without surprises, and why not.
+
+    A local folder or file must exist; a Hub id must be in the local cache when
+    the Hub is offline (``HF_HUB_OFFLINE=1``). Cheap: reads no weights.
+    """
+    try:
+        kind = describe_source(source)
+    except ModelLoadError as err:
+        return False, str(err)
+    if kind != "hub":
+        return True, ""
+    try:
+        from huggingface_hub import constants, try_to_load_from_cache
+    except ImportError:  # pragma: no cover - a dependency of diffusers
+        return True, ""
+    cached = try_to_load_from_cache(source, "model_index.json")
+    if isinstance(cached, str):
+        return True, ""
+    if constants.HF_HUB_OFFLINE:
+        return False, f"{source} is not downloaded and the Hugging Face Hub is offline (HF_HUB_OFFLINE=1)"
+    return True, f"{source} will be downloaded on first use"
+
+
 def load_inpaint_pipeline(source: str, *, dtype: torch.dtype, allow_pickle: bool = False, config: str | None = None):
     """An inpainting pipeline for ``source`` (folder, Hub id or single ``.safetensors`` file).
 

@@ -207,11 +207,10 @@ def text_mask(
     canvas, content = prepare_image(pil)
     heats = clipseg_heatmaps(manager or kernel_manager(), canvas, prompts, model)
     parts = [heatmap_to_image(h, content, pil.size) for h in heats]
-    text = prompt if isinstance(prompt, str) else "|".join(prompts)
     return TextMask(
         image=to_rgb_array(pil),
         heatmap=parts[0] if len(parts) == 1 else union(parts),
-        prompt=text.strip(),
+        prompt="|".join(prompts),
         threshold=threshold,
         prompts=tuple(prompts),
         parts=tuple(parts) if len(parts) > 1 else (),

@@ -248,8 +248,8 @@ class OutpaintMargins(widgets.VBox):
             self._set_busy(True)
             return self._generate(kwargs)
         finally:
+            self._set_busy(False)  # before releasing: a new run's busy state must not be undone
             self._run_lock.release()
-            self._set_busy(False)
 
     def start(self, prompt: str | None = None, **params: Any) -> threading.Thread | None:
         """Run the outcrop in a worker thread (what *Outcrop* does); None if one is running.
@@ -266,8 +266,8 @@ class OutpaintMargins(widgets.VBox):
             self._worker = worker
             worker.start()
         except BaseException:
-            self._run_lock.release()
             self._set_busy(False)
+            self._run_lock.release()
             raise
         return worker
 
@@ -554,6 +554,7 @@ class OutpaintMargins(widgets.VBox):
             prompt = self.prompt.value.strip() or None
         kwargs["prompt"] = prompt
         kwargs.setdefault("mgr", self._manager)
+        kwargs.update(self.margins)  # taken now: a drag during the run does not change it
         return kwargs
 
     def _on_outcrop_click(self) -> None:
@@ -579,7 +580,6 @@ class OutpaintMargins(widgets.VBox):
     def _generate(self, kwargs: dict[str, Any]) -> Any:
         from ..engine import api
 
-        margins = self.margins
         user_progress = kwargs.pop("progress", None)
 
         def progress(step: Any) -> None:
@@ -589,7 +589,7 @@ class OutpaintMargins(widgets.VBox):
 
         self.error = None
         try:
-            result = api.outcrop(self._source, **margins, progress=progress, **kwargs)
+            result = api.outcrop(self._source, progress=progress, **kwargs)
         except BaseException as exc:
             self.error = exc
             self.status_label.value = "failed"
@@ -603,8 +603,8 @@ class OutpaintMargins(widgets.VBox):
         except Exception as exc:  # noqa: BLE001 - a worker thread: the Output is where it can be seen
             report_error(self.output, exc, "outcrop")
         finally:
+            self._set_busy(False)  # before releasing: a new run's busy state must not be undone
             self._run_lock.release()
-            self._set_busy(False)
 
     def _show_result(self, result: Any) -> None:
         self.result = result

@@ -47,6 +47,18 @@ def synthetic(h: int = 64, w: int = 80, seed: int = 0) -> TextMask:
     return TextMask(picture(h, w, seed), heat, "thing")
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _one_torch_thread():
+    """The tiny models are faster on one thread than on two that wait for each other on a
+    small, shared CPU (measured here: ~10 ms vs ~450 ms a CLIPSeg call). Restored after."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def tmgr(tiny_models):
     """A PipelineManager of its own with the tiny CLIPSeg, kept for the module (loads once)."""
@@ -139,6 +151,7 @@ def test_shapes_and_dtypes(tmask, shape: tuple[int, int]) -> None:
     img = picture(*shape)
     tm = tmask(img, "orange", 0.4)
     assert isinstance(tm, TextMask) and isinstance(tm, pw.TextMask)
+    assert pw.text_mask is T.text_mask and pw.save_mask_debug is T.save_mask_debug
     assert tm.heatmap.shape == shape and tm.heatmap.dtype == np.float32
     assert 0.0 <= tm.heatmap.min() and tm.heatmap.max() <= 1.0
     assert tm.threshold == 0.4 and tm.prompt == "orange" and tm.prompts == ("orange",)

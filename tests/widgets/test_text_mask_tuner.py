@@ -36,6 +36,18 @@ def synthetic(h: int, w: int, seed: int = 0) -> TextMask:
     return TextMask(picture(h, w), heat, "thing", 0.5)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _one_torch_thread():
+    """The tiny models are faster on one thread than on two that wait for each other on a
+    small, shared CPU (measured here: ~10 ms vs ~450 ms a CLIPSeg call). Restored after."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def tmgr(tiny_models):
     """A manager of this module's own with the tiny CLIPSeg (loaded once for the module)."""
@@ -254,6 +266,10 @@ def test_client_ready_redraws_both_layers(sent: list) -> None:
     tuner.canvas[-1]._handle_frontend_event(None, {"event": "client_ready"}, [])
     layers = {lid for lid, _kind, _payload in sent}
     assert layers == {id(tuner.canvas[0]), id(tuner.canvas[1])}
+    picture_png = [p for lid, kind, p in sent if lid == id(tuner.canvas[0]) and kind == "bytes"][-1]
+    shown = decode(picture_png)
+    np.testing.assert_array_equal(shown[..., :3], tuner.image)  # lossless, 1:1
+    assert (shown[..., 3] == 255).all()
 
 
 # --------------------------------------------------------------------------- hand over to a painter
