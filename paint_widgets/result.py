@@ -10,6 +10,7 @@ from typing import Any
 
 from PIL import Image
 
+from .errors import OutputError
 from .io import next_number, save_png_atomic
 
 
@@ -27,6 +28,9 @@ class Result:
     request: Any = None
     metadata: list[dict[str, Any]] = field(default_factory=list)
     paths: list[Path] = field(default_factory=list)
+    #: True once the images were displayed (the ``%invoke`` magic sets it), so the
+    #: cell's ``Out`` shows the one-line summary instead of the first image again.
+    shown: bool = field(default=False, repr=False, compare=False)
 
     @property
     def image(self) -> Image.Image:
@@ -36,21 +40,17 @@ class Result:
     def save(self, outdir: str | os.PathLike = "outputs/img-samples") -> list[Path]:
         """Write each image as ``NNNNNN.SEED.png`` with its command and parameters as metadata."""
         saved = []
-        for i, (image, seed, command) in enumerate(zip(self.images, self.seeds, self.commands)):
+        for i, (image, seed, command) in enumerate(zip(self.images, self.seeds, self.commands, strict=False)):
             meta = dict(self.metadata[i]) if i < len(self.metadata) else {}
             meta.setdefault("command", command)
             meta.setdefault("seed", seed)
-            while True:
-                path = Path(outdir) / f"{next_number(outdir):06d}.{seed}.png"
-                try:
-                    saved.append(save_png_atomic(image, path, metadata=meta, command=command))
-                    break
-                except FileExistsError:  # pragma: no cover - another writer took the number
-                    continue
+            saved.append(_save_numbered(image, outdir, seed, meta, command))
         self.paths.extend(saved)
         return saved
 
-    def _repr_png_(self) -> bytes:
+    def _repr_png_(self) -> bytes | None:
+        if self.shown:
+            return None  # already displayed (by %invoke): show the text summary instead
         buffer = _io.BytesIO()
         self.images[0].save(buffer, format="PNG")
         return buffer.getvalue()
@@ -58,3 +58,23 @@ class Result:
     def __repr__(self) -> str:
         sizes = ", ".join(f"{im.width}x{im.height}" for im in self.images)
         return f"Result({len(self.images)} image(s) [{sizes}], seeds={self.seeds})"
+
+
+#: How many taken numbers :meth:`Result.save` skips before giving up.
+SAVE_ATTEMPTS = 100
+
+
+def _save_numbered(image: Image.Image, outdir: str | os.PathLike, seed: int,
+                   meta: dict[str, Any], command: str) -> Path:
+    """Save as the next free ``NNNNNN.SEED.png``; if another writer takes that number
+    between looking and writing, take the next one. Never overwrites."""
+    number = next_number(outdir)
+    for _attempt in range(SAVE_ATTEMPTS):
+        path = Path(outdir) / f"{number:06d}.{seed}.png"
+        try:
+            return save_png_atomic(image, path, metadata=meta, command=command)
+        except OutputError:
+            if not path.exists():
+                raise  # a real write error (read-only folder, full disk), not a clash
+            number = max(number + 1, next_number(outdir))
+    raise OutputError(f"could not find a free output number in {outdir}: other writers keep taking them")

@@ -496,7 +496,7 @@ class OutpaintMargins(widgets.VBox):
             field.observe(functools.partial(self._on_field, side), names="value")
             self.fields[side] = field
         self.size_label = widgets.Label()
-        self.prompt = widgets.Text(
+        self.prompt_field = widgets.Text(
             value=prompt, placeholder="prompt (empty: the image's stored prompt)",
             layout=widgets.Layout(width="28em"),
         )
@@ -510,7 +510,7 @@ class OutpaintMargins(widgets.VBox):
         self.progress = widgets.IntProgress(value=0, min=0, max=1, layout=widgets.Layout(width="14em"))
         self.status_label = widgets.Label()
         row1 = widgets.HBox([*self.fields.values(), self.size_label])
-        row2 = widgets.HBox([self.prompt, self.button, self.cancel_button, self.progress, self.status_label])
+        row2 = widgets.HBox([self.prompt_field, self.button, self.cancel_button, self.progress, self.status_label])
         return [row1, row2]
 
     def _connect_events(self) -> None:
@@ -551,7 +551,7 @@ class OutpaintMargins(widgets.VBox):
     def _call_args(self, prompt: str | None, params: dict[str, Any]) -> dict[str, Any]:
         kwargs = {**self._params, **params}
         if prompt is None:
-            prompt = self.prompt.value.strip() or None
+            prompt = self.prompt_field.value.strip() or None
         kwargs["prompt"] = prompt
         kwargs.setdefault("mgr", self._manager)
         kwargs.update(self.margins)  # taken now: a drag during the run does not change it
@@ -615,7 +615,10 @@ class OutpaintMargins(widgets.VBox):
         self.result_image.layout.display = None
         self.progress.value = self.progress.max
         self.status_label.value = f"done: {image.width} x {image.height} px, seed {result.seeds[0]}"
-        self.set_trait("runs", self.runs + 1)
+        try:
+            self.set_trait("runs", self.runs + 1)
+        except Exception as exc:  # noqa: BLE001 - a user's observer: show it, the result stands
+            report_error(self.output, exc, "runs observer")
 
 
 __all__ = ["OutpaintMargins", "checkerboard", "snap_nearest"]

@@ -149,6 +149,10 @@ class Studio(widgets.VBox):
         self.painter = MaskPainter(image)
         self.tuner = TextMaskTuner(image)
         self.margins = OutpaintMargins(image)
+        for own in ("prompt_field", "button", "cancel_button", "progress"):  # the Studio's own controls run it
+            control = getattr(self.margins, own, None)
+            if control is not None:
+                control.layout.display = "none"
         to_painter = widgets.Button(description="Use this mask in Paint", icon="arrow-left")
         to_painter.on_click(lambda _b: self._text_mask_to_painter())
         self.tabs.children = [self.painter, widgets.VBox([self.tuner, to_painter]), self.margins]

@@ -254,7 +254,7 @@ def test_run_with_tiny_models_grows_canvas_and_keeps_original_pixels(mgr) -> Non
 
 def test_button_runs_in_a_thread_and_wait_returns_the_result(mgr) -> None:
     w = OutpaintMargins(picture(128, 128), right=64, manager=mgr, **FAST)
-    w.prompt.value = "a wall"
+    w.prompt_field.value = "a wall"
     seen: list[str] = []
     original = api.outcrop
 

@@ -1,0 +1,148 @@
+"""``paint-widgets``: the ``invoke>`` command language from a shell.
+
+::
+
+    paint-widgets [--model M] [--textmask-model M] [--outdir D] [--device D]
+                  [--from_file FILE] [-v] [COMMAND ...]
+
+* With COMMAND arguments, runs each in order, in one process (models load once).
+  Quote each command as one argument:
+  ``paint-widgets '"a cat" -I photo.png -tm hair' '!fix out.png -c top 64'``.
+* With ``--from_file FILE``, runs the file's commands, one a line (InvokeAI's
+  prompt-file format: blank lines and ``#`` comments skipped).
+* Otherwise reads commands from standard input, one a line; on a terminal it
+  shows an ``invoke>`` prompt with line editing and history
+  (``~/.paint_widgets_history``). ``q``, ``quit``, ``exit`` or end of input stop.
+
+A failed command prints one ``error: ...`` line and the next one runs; the exit
+status is 1 if any command failed, 0 otherwise (2 for bad options).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+from ..errors import PaintError
+from .parser import DEFAULT_OUTDIR
+from .runner import QUIT_WORDS, Runner, one_line
+
+HISTORY_FILE = "~/.paint_widgets_history"
+PROMPT = "invoke> "
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="paint-widgets",
+        description="Run InvokeAI 2.x-style invoke> commands (inpaint, !fix outcrop/outpaint, !mask).",
+        epilog="Examples: paint-widgets '\"a baseball\" -I still_life.png -tm orange'  "
+               "'!fix images/curly.png --outcrop top 128 right 64 bottom 64'",
+    )
+    p.add_argument("--model", metavar="M", help="diffusion model: folder, hub id or .safetensors file "
+                   "(default: $PAINT_WIDGETS_MODEL or stable-diffusion-inpainting)")
+    p.add_argument("--textmask-model", "--textmask_model", dest="textmask_model", metavar="M",
+                   help="CLIPSeg model for -tm and !mask (default: $PAINT_WIDGETS_TEXTMASK_MODEL or CIDAS/clipseg-rd64-refined)")
+    p.add_argument("--outdir", "-o", default=DEFAULT_OUTDIR, metavar="D",
+                   help=f"output folder (default: {DEFAULT_OUTDIR})")
+    p.add_argument("--device", metavar="D", help="torch device: cpu, cuda, cuda:1, mps (default: the best available)")
+    p.add_argument("--from_file", "--from-file", dest="from_file", metavar="FILE",
+                   help="run the commands in FILE, one a line")
+    p.add_argument("-v", "--verbose", action="store_true", help="print the device and the time each command took")
+    p.add_argument("commands", nargs="*", metavar="COMMAND", help="commands to run, each one argument")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        from ..engine.manager import manager
+
+        mgr = manager()
+        mgr.configure(model=args.model, textmask_model=args.textmask_model, device=args.device)
+    except PaintError as err:
+        print(f"error: {one_line(str(err))}", file=sys.stderr)
+        return 2
+    except (RuntimeError, ValueError) as err:  # torch: an unknown or unavailable device
+        print(f"error: --device {args.device}: {one_line(str(err))}", file=sys.stderr)
+        return 2
+    runner = Runner(args.outdir, mgr=mgr, verbose=args.verbose)
+    if args.verbose:
+        status = mgr.status()
+        runner.say(f">> device {status['device']} ({status['dtype']}), model {status['model']}, "
+                   f"text-mask model {status['textmask_model']}")
+    try:
+        if args.commands:
+            for command in args.commands:
+                runner.run(command)
+        if args.from_file:
+            runner.run_file(args.from_file)
+        if not args.commands and not args.from_file:
+            if sys.stdin.isatty():
+                interactive(runner)
+            else:
+                run_stream(runner, sys.stdin)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 1 if runner.failures else 0
+
+
+def run_stream(runner: Runner, stream: TextIO) -> None:
+    """Run commands read from ``stream`` one a line, until a quit word or the end."""
+    for line in stream:
+        if line.strip().lower() in QUIT_WORDS:
+            break
+        runner.run(line)
+
+
+def _history_path() -> Path:
+    return Path(os.path.expanduser(HISTORY_FILE))
+
+
+def interactive(runner: Runner) -> None:
+    """The ``invoke>`` prompt, with readline editing and history where available."""
+    readline = _setup_readline()
+    print('paint_widgets command line: a prompt with switches, !fix, !mask; "q" quits.', flush=True)
+    try:
+        while True:
+            try:
+                line = input(PROMPT)
+            except EOFError:
+                print()
+                break
+            except KeyboardInterrupt:  # ^C at the prompt: a fresh line
+                print()
+                continue
+            if line.strip().lower() in QUIT_WORDS:
+                break
+            try:
+                runner.run(line)
+            except KeyboardInterrupt:  # ^C while generating: back to the prompt
+                print("\ninterrupted", file=sys.stderr)
+    finally:
+        if readline is not None:
+            try:
+                readline.write_history_file(str(_history_path()))
+            except OSError:
+                pass  # history is a convenience: a read-only home is fine
+
+
+def _setup_readline():
+    try:
+        import readline
+    except ImportError:  # pragma: no cover - Windows without pyreadline
+        return None
+    readline.set_history_length(1000)
+    try:
+        readline.read_history_file(str(_history_path()))
+    except OSError:
+        pass
+    return readline
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
