@@ -45,3 +45,7 @@ class CommandError(PaintError):
 
 class OutputError(PaintError):
     """An output that cannot be written (read-only folder, path outside the output folder)."""
+
+
+class PromptTruncatedWarning(UserWarning):
+    """A prompt longer than the text encoder takes (77 tokens for CLIP): the end was dropped."""

@@ -15,14 +15,14 @@ import tempfile
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
 
 from .errors import ImageLoadError, InvalidInputError, OutputError
 
-ImageLike = Union[str, os.PathLike, Image.Image, np.ndarray]
+ImageLike = str | os.PathLike | Image.Image | np.ndarray
 
 #: Largest image we accept, in pixels (Pillow's own bomb limit is ~89 Mpx and only warns).
 MAX_PIXELS = 64 * 1024 * 1024
@@ -46,6 +46,13 @@ def load_image(image: ImageLike, *, what: str = "image") -> Image.Image:
     """
     if isinstance(image, Image.Image):
         pil = image
+        w, h = pil.size
+        if w * h > MAX_PIXELS:
+            raise ImageLoadError(_too_large(what, f"{w}x{h}", w * h))
+        try:
+            pil.load()  # a lazily opened file may still be truncated or damaged
+        except (OSError, SyntaxError, ValueError, EOFError) as err:
+            raise ImageLoadError(f"{what} is a damaged or truncated image ({err}); re-export it") from None
     elif isinstance(image, np.ndarray):
         pil = _from_array(image, what)
     elif isinstance(image, (str, os.PathLike)):
@@ -57,32 +64,36 @@ def load_image(image: ImageLike, *, what: str = "image") -> Image.Image:
     pil = _normalise_mode(pil)
     w, h = pil.size
     if w * h > MAX_PIXELS:
-        raise ImageLoadError(
-            f"{what} is {w}x{h} ({w * h / 1e6:.0f} Mpx), over the {MAX_PIXELS / 1e6:.0f} Mpx limit; "
-            "downscale it first"
-        )
+        raise ImageLoadError(_too_large(what, f"{w}x{h}", w * h))
     if min(w, h) < MIN_SIDE:
         raise ImageLoadError(f"{what} is {w}x{h}; each side must be at least {MIN_SIDE} pixels")
     return pil
 
 
+def _too_large(what: str, size: str, pixels: int) -> str:
+    return (f"{what} is {size} ({pixels / 1e6:.0f} megapixels), over the limit of {MAX_PIXELS:,} pixels "
+            "(8192x8192); downscale it first")
+
+
+_BOMB_PIXELS = re.compile(r"\((\d+) pixels\)")
+
+
 def _open_path(path: Path, what: str) -> Image.Image:
     if not path.exists():
-        raise ImageLoadError(f"{what} file not found: {path}")
+        raise ImageLoadError(f"{what} not found: {path}")
     if path.is_dir():
         raise ImageLoadError(f"{what} path is a folder, not an image file: {path}")
     if path.stat().st_size == 0:
-        raise ImageLoadError(f"{what} file is empty (0 bytes): {path}")
+        raise ImageLoadError(f"{what} is an empty file (0 bytes): {path}")
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            # our own limit (MAX_PIXELS) is below Pillow's warning limit: it is checked from
+            # the header, before any pixel is decoded
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(path) as opened:
                 w, h = opened.size
                 if w * h > MAX_PIXELS:
-                    raise ImageLoadError(
-                        f"{what} {path} is {w}x{h} ({w * h / 1e6:.0f} Mpx), over the "
-                        f"{MAX_PIXELS / 1e6:.0f} Mpx limit; downscale it first"
-                    )
+                    raise ImageLoadError(_too_large(f"{what} {path}", f"{w}x{h}", w * h))
                 opened.load()
                 info = dict(opened.info)
                 pil = ImageOps.exif_transpose(opened)
@@ -91,10 +102,12 @@ def _open_path(path: Path, what: str) -> Image.Image:
         raise
     except UnidentifiedImageError:
         raise ImageLoadError(f"{what} {path} is not an image file Pillow can read") from None
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageLoadError(f"{what} {path} is too large (decompression-bomb limit)") from None
-    except (OSError, SyntaxError, ValueError) as err:
-        raise ImageLoadError(f"{what} {path} is damaged or truncated ({err})") from None
+    except Image.DecompressionBombError as err:  # header claims more than 2x Pillow's limit
+        found = _BOMB_PIXELS.search(str(err))
+        pixels = int(found.group(1)) if found else MAX_PIXELS + 1
+        raise ImageLoadError(_too_large(f"{what} {path}", "too large", pixels)) from None
+    except (OSError, SyntaxError, ValueError, EOFError) as err:
+        raise ImageLoadError(f"{what} {path} is damaged or truncated ({err}); re-export it") from None
     return pil
 
 
@@ -103,6 +116,9 @@ def _from_array(array: np.ndarray, what: str) -> Image.Image:
         raise ImageLoadError(f"{what} array must be (H, W), (H, W, 3) or (H, W, 4), not {array.shape}")
     if array.ndim == 3 and array.shape[2] == 1:
         array = array[..., 0]
+    if array.shape[0] * array.shape[1] > MAX_PIXELS:
+        h, w = array.shape[:2]
+        raise ImageLoadError(_too_large(f"{what} array", f"{w}x{h}", w * h))
     if array.dtype != np.uint8:
         if np.issubdtype(array.dtype, np.floating):
             if not np.isfinite(array).all():
@@ -154,11 +170,7 @@ def read_metadata(image: Image.Image | str | os.PathLike) -> dict[str, Any]:
     Size-limited and parsed with :func:`json.loads` only: never evaluated.
     """
     if not isinstance(image, Image.Image):
-        try:
-            with Image.open(image) as opened:
-                text = opened.info.get(METADATA_KEY)
-        except (OSError, UnidentifiedImageError):
-            return {}
+        text = read_png_text(image).get(METADATA_KEY)
     else:
         text = image.info.get(METADATA_KEY)
     if not isinstance(text, str) or len(text) > MAX_METADATA_CHARS:
@@ -168,6 +180,25 @@ def read_metadata(image: Image.Image | str | os.PathLike) -> dict[str, Any]:
     except ValueError:
         return {}
     return data if isinstance(data, dict) else {}
+
+
+def read_png_text(path: str | os.PathLike) -> dict[str, str]:
+    """The text chunks of an image file, read from its header only (no pixels decoded).
+
+    Untrusted input: each value is at most :data:`MAX_METADATA_CHARS` characters
+    (longer ones are dropped; Pillow itself refuses compressed chunks over 1 MB), and
+    a file that is missing, damaged, not an image or a decompression bomb gives ``{}``.
+    Values are returned as strings, never evaluated.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(path) as opened:
+                info = dict(opened.info)
+    except Exception:  # noqa: BLE001 - any failure to read untrusted metadata means "none"
+        return {}
+    return {k: v for k, v in info.items()
+            if isinstance(k, str) and isinstance(v, str) and len(v) <= MAX_METADATA_CHARS}
 
 
 def png_info(metadata: Mapping[str, Any], command: str | None = None) -> PngImagePlugin.PngInfo:
@@ -211,9 +242,12 @@ def ensure_outdir(outdir: str | os.PathLike) -> Path:
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as err:
-        raise OutputError(f"cannot create output folder {path}: {err.strerror or err}") from None
+        raise OutputError(
+            f"cannot create output folder {path}: {err.strerror or err}; choose another folder "
+            "(--outdir / outdir=)"
+        ) from None
     if not os.access(path, os.W_OK):
-        raise OutputError(f"output folder {path} is not writable; pass another with --outdir")
+        raise OutputError(f"output folder {path} is not writable; choose another folder (--outdir / outdir=)")
     return path
 
 
@@ -226,29 +260,48 @@ def save_png_atomic(
 ) -> Path:
     """Write ``image`` as PNG to ``path``: temp file then rename, never overwriting.
 
-    A failure leaves no partial file. If ``path`` exists, :class:`OutputError`.
+    The PNG is written to a hidden temporary file in the same folder and then
+    hard-linked to ``path`` (which fails if ``path`` exists). A failure at any
+    point (encoding, disk full, read-only folder) is an :class:`OutputError` and
+    leaves no partial file; an existing ``path`` is an :class:`OutputError` and is
+    left untouched.
     """
     path = Path(path)
     outdir = ensure_outdir(path.parent)
+    if os.path.lexists(path):
+        raise OutputError(f"{path} already exists; outputs are never overwritten")
     pnginfo = png_info(metadata or {}, command) if (metadata or command) else None
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".png", dir=outdir)
+    tmp: str | None = None
     try:
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".png", dir=outdir)
         with os.fdopen(fd, "wb") as handle:
             image.save(handle, format="PNG", pnginfo=pnginfo)
         try:
             os.link(tmp, path)  # atomic, and fails if path exists: never overwrites
         except FileExistsError:
             raise OutputError(f"{path} already exists; outputs are never overwritten") from None
-        except OSError:
-            if path.exists():
-                raise OutputError(f"{path} already exists; outputs are never overwritten") from None
-            os.replace(tmp, path)  # file systems without hard links
-    except OSError as err:
-        raise OutputError(f"cannot write {path}: {err.strerror or err}") from None
+        except OSError:  # file systems without hard links: exclusive create, then copy
+            _copy_exclusive(tmp, path)
+    except FileExistsError:
+        raise OutputError(f"{path} already exists; outputs are never overwritten") from None
+    except (OSError, ValueError) as err:
+        raise OutputError(f"cannot write {path}: {getattr(err, 'strerror', None) or err}") from None
     finally:
-        if os.path.exists(tmp):
+        if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
     return path
+
+
+def _copy_exclusive(src: str, dst: Path) -> None:
+    """Copy ``src`` to a new file ``dst`` (``O_EXCL``: never replaces); remove ``dst`` on failure."""
+    fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        with os.fdopen(fd, "wb") as out, open(src, "rb") as inp:
+            while chunk := inp.read(1 << 20):
+                out.write(chunk)
+    except BaseException:
+        dst.unlink(missing_ok=True)
+        raise
 
 
 def check_inside(outdir: str | os.PathLike, name: str) -> Path:

@@ -73,6 +73,9 @@ class GenerationParams:
         set_(self, "seam_blur", require_number(self.seam_blur, "seam_blur", low=0, high=1024, integer=True))
         set_(self, "seam_strength", require_number(self.seam_strength, "seam_strength", low=0.0, low_open=True, high=1.0))
         set_(self, "seam_steps", require_number(self.seam_steps, "seam_steps", low=1, high=MAX_STEPS, integer=True))
+        _require_a_step(self.steps, self.strength, "steps (-s)", "strength (-f)")
+        if self.seam_size > 0:
+            _require_a_step(self.seam_steps, self.seam_strength, "seam_steps", "seam_strength")
         set_(self, "tile_size", require_number(self.tile_size, "tile_size", low=1, high=1024, integer=True))
         if self.infill_method not in INFILL_METHODS:
             raise InvalidInputError(
@@ -101,13 +104,50 @@ class GenerationParams:
             if value != getattr(defaults, name):
                 out += [flag, _num(value) if isinstance(value, float) else str(value)]
         if self.negative_prompt:
-            out += ["--negative_prompt", self.negative_prompt]
+            out += ["--negative_prompt", quote(self.negative_prompt)]
         if self.color_correct:
             out += ["--color_correct"]
         return out
 
+    def changed_switches(self, defaults: GenerationParams) -> list[str]:
+        """Switches for the values that differ from ``defaults`` (``!fix`` lines print these)."""
+        out: list[str] = []
+        for name, flag in _FIX_SWITCHES:
+            value = getattr(self, name)
+            if value == getattr(defaults, name):
+                continue
+            if isinstance(value, bool):
+                out.append(flag)
+            elif isinstance(value, str):
+                out += [flag, quote(value) if name == "negative_prompt" else value]
+            else:
+                out += [flag, _num(value) if isinstance(value, float) else str(value)]
+        return out
+
     def as_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+#: Parameters a ``!fix`` line prints when they differ from the request's defaults
+#: (prompt and seed are printed as ``-p``/``-S`` anyway; -n and -W/-H do not apply).
+_FIX_SWITCHES = (
+    ("steps", "-s"), ("cfg", "-C"), ("strength", "-f"), ("sampler", "-A"), ("inpaint_replace", "-r"),
+    ("seam_size", "--seam_size"), ("seam_blur", "--seam_blur"), ("seam_strength", "--seam_strength"),
+    ("seam_steps", "--seam_steps"), ("tile_size", "--tile_size"), ("infill_method", "--infill_method"),
+    ("negative_prompt", "--negative_prompt"), ("color_correct", "--color_correct"),
+)
+
+
+def _require_a_step(steps: int, strength: float, steps_flag: str, strength_flag: str) -> None:
+    """``int(steps * strength)`` denoising steps run (as diffusers counts them): at least one."""
+    if int(steps * strength) < 1:
+        need = math.ceil(1 / strength - 1e-9)
+        while int(need * strength) < 1:
+            need += 1
+        raise InvalidInputError(
+            f"{steps_flag} = {steps} with {strength_flag} = {strength:g} runs int({steps} x {strength:g}) = 0 "
+            f"denoising steps; use {steps_flag} = {need} or more, or a higher {strength_flag}"
+        )
 
 
 def _num(value: float) -> str:
@@ -202,7 +242,7 @@ class OutcropRequest:
                 parts += [side, str(getattr(self, side))]
         if self.params.prompt:
             parts += ["-p", quote(self.params.prompt)]
-        parts += ["-S", str(seed)]
+        parts += ["-S", str(seed), *self.params.changed_switches(OutcropRequest.default_params())]
         return " ".join(parts)
 
 
@@ -228,7 +268,7 @@ class OutpaintRequest:
             parts.append(str(self.pixels))
         if self.params.prompt:
             parts += ["-p", quote(self.params.prompt)]
-        parts += ["-S", str(seed)]
+        parts += ["-S", str(seed), *self.params.changed_switches(GenerationParams())]
         return " ".join(parts)
 
 

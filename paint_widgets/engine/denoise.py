@@ -17,7 +17,9 @@ denoising steps starting from the image noised to that level.
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -26,7 +28,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..errors import CancelledError
+from ..errors import CancelledError, PromptTruncatedWarning
 from .samplers import make_scheduler
 
 # Linear map from SD latents to RGB, good enough for a progress preview (no VAE call).
@@ -110,6 +112,51 @@ def inpaint_replace(pipe: Any, amount: float, mask: torch.Tensor) -> Iterator[No
         del pipe.prepare_latents
 
 
+class _DropTruncationLog(logging.Filter):
+    """Drops diffusers' own truncation log line: :func:`warn_if_truncated` said it as a warning."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "part of your input was truncated" not in str(record.msg)
+
+
+_TRUNCATION_FILTER = _DropTruncationLog()
+
+
+def warn_if_truncated(pipe: Any, prompt: str, what: str = "prompt") -> bool:
+    """Warn (:class:`PromptTruncatedWarning`) if ``prompt`` is longer than the text encoder takes.
+
+    CLIP reads 77 tokens (start and end included); diffusers cuts the rest and only
+    logs it. Uses the pipeline's own tokenizer(s); returns whether it warned.
+    """
+    if not prompt:
+        return False
+    logger = logging.getLogger(type(pipe).__module__)
+    if _TRUNCATION_FILTER not in logger.filters:
+        logger.addFilter(_TRUNCATION_FILTER)
+    for name in ("tokenizer", "tokenizer_2"):
+        tokenizer = getattr(pipe, name, None)
+        limit = getattr(tokenizer, "model_max_length", None)
+        if tokenizer is None or not isinstance(limit, int) or limit > 100_000:
+            continue
+        try:
+            ids = tokenizer(prompt, truncation=False, verbose=False).input_ids
+        except Exception:  # noqa: BLE001 - a tokenizer we cannot ask: diffusers still truncates
+            continue
+        if len(ids) <= limit:
+            continue
+        dropped = tokenizer.decode(ids[limit - 1:-1], skip_special_tokens=True).strip()
+        warnings.warn(
+            PromptTruncatedWarning(
+                f"the {what} is {len(ids)} tokens but the text encoder reads {limit}: everything after "
+                f"token {limit - 2} was dropped ({dropped[:200]!r}); shorten it or move what matters "
+                "to the front"
+            ),
+            stacklevel=3,
+        )
+        return True
+    return False
+
+
 def decode_latents(pipe: Any, latents: torch.Tensor) -> np.ndarray:
     """VAE-decode to ``(h, w, 3)`` uint8, upcasting a fp16 VAE that asks for it (SDXL)."""
     vae = pipe.vae
@@ -156,6 +203,8 @@ def denoise_masked(
             p._interrupt = True  # the remaining steps are skipped; we raise after the call
         return kwargs
 
+    warn_if_truncated(pipe, settings.prompt)
+    warn_if_truncated(pipe, settings.negative_prompt, "negative prompt")
     generator = torch.Generator(device="cpu").manual_seed(int(settings.seed))
     with inpaint_replace(pipe, settings.inpaint_replace, latent_mask(paint, height, width, factor)):
         output = pipe(

@@ -2,8 +2,13 @@
 
 Readable top to bottom: load the image, work out the paint mask the way the
 reference describes (``-M`` replaces ``-I``'s alpha, ``--invert_mask``, ``-tm``),
-fit the size to the model's grid, denoise once per iteration, restore the size,
-and paste the original back so unpainted pixels are bit-identical.
+pick the window to generate (the whole image, or with ``region="crop"``/``"auto"``
+the padded box around the mask at the model's native size, see :mod:`.crop`),
+fit it to the model's grid, denoise once per iteration, restore the size, and
+paste the original back so unpainted pixels are bit-identical.
+
+``region`` applies to inpainting a mask; outpainting an RGBA image with
+transparent borders always generates the whole canvas.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from ..imaging.paste import colour_correct, paste_back
 from ..io import load_image, to_rgb_array
 from ..requests import GenerationParams, InpaintRequest
 from ..result import Result
+from .crop import Box, choose_region, crop_padding_for, generation_size, native_size
 from .denoise import DenoiseSettings, ProgressFn, denoise_masked
 from .manager import PipelineManager
 
@@ -40,8 +46,7 @@ class Canvas:
 
 def resolve_mask(request: InpaintRequest, image: Image.Image, mgr: PipelineManager) -> np.ndarray:
     """The paint mask for ``request`` at the image's size (float32, 1 = paint)."""
-    rgba = np.asarray(image)
-    shape = rgba.shape[:2]
+    shape = (image.height, image.width)
     if request.mask is not None:
         mask_src = request.mask
         if isinstance(mask_src, (str, os.PathLike)):
@@ -53,6 +58,7 @@ def resolve_mask(request: InpaintRequest, image: Image.Image, mgr: PipelineManag
         text, threshold = request.text_mask
         paint = text_mask(image, text, threshold, manager=mgr).mask(threshold).astype(np.float32)
     else:
+        rgba = np.asarray(image)
         # black transparent borders are how the reference prepares outpainting: no warning then
         if rgba.shape[2] == 4 and not is_outpainting(rgba):
             masks.warn_if_colour_erased(rgba, source=request.image_ref or "the image")
@@ -91,25 +97,54 @@ def generate_on_canvas(
     model: str | None,
     progress: ProgressFn | None = None,
     color_correct: bool = False,
+    region: str = "full",
+    crop_padding: int = 32,
 ) -> np.ndarray:
-    """One masked generation at the canvas size, pasted back onto the canvas."""
-    h, w = canvas.rgb.shape[:2]
-    gw, gh = grid_size(w, h)
-    rgb, paint = canvas.rgb, canvas.paint
-    if (gw, gh) != (w, h):
-        rgb = np.asarray(Image.fromarray(rgb).resize((gw, gh), Image.LANCZOS))
-        paint = np.asarray(Image.fromarray(paint).resize((gw, gh), Image.BILINEAR), dtype=np.float32)
+    """One masked generation, pasted back onto the canvas.
+
+    ``region="full"`` generates the whole canvas (snapped to the VAE's grid);
+    ``"crop"`` only the padded box around the mask, at the model's native size
+    (:mod:`.crop`); ``"auto"`` crops a small mask on a large image. Pixels outside
+    the generated window and outside the feathered mask come back unchanged.
+    """
     with mgr.generating() as cancel:
         pipe = mgr.pipeline(model)
+        native = native_size(pipe)
+        box = choose_region(canvas.paint, region, crop_padding_for(crop_padding, PASTE_DILATE, PASTE_BLUR), native)
+        window = canvas if box is None else crop_canvas(canvas, box)
+        h, w = window.rgb.shape[:2]
+        size = grid_size(w, h) if box is None else generation_size(box, native)
+        rgb, paint = resize_canvas(window, size)
         base = dict(getattr(pipe, "_paint_widgets_base_scheduler", None) or pipe.scheduler.config)
         pipe._paint_widgets_base_scheduler = base
         generated = denoise_masked(pipe, rgb, paint, settings, base_scheduler_config=base,
                                    progress=progress, cancel=cancel)
-    if (gw, gh) != (w, h):
+    if size != (w, h):
         generated = np.asarray(Image.fromarray(generated).resize((w, h), Image.LANCZOS))
     if color_correct:
-        generated = colour_correct(canvas.rgb, generated, canvas.paint)
-    return paste_back(canvas.rgb, generated, canvas.paint, dilate=PASTE_DILATE, blur=PASTE_BLUR)
+        generated = colour_correct(window.rgb, generated, window.paint)
+    pasted = paste_back(window.rgb, generated, window.paint, dilate=PASTE_DILATE, blur=PASTE_BLUR)
+    if box is None:
+        return pasted
+    out = canvas.rgb.copy()
+    out[box.top:box.bottom, box.left:box.right] = pasted
+    return out
+
+
+def crop_canvas(canvas: Canvas, box: Box) -> Canvas:
+    """The part of ``canvas`` inside ``box`` (views, not copies)."""
+    rows, cols = slice(box.top, box.bottom), slice(box.left, box.right)
+    return Canvas(rgb=canvas.rgb[rows, cols], paint=canvas.paint[rows, cols])
+
+
+def resize_canvas(canvas: Canvas, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Image (Lanczos) and mask (bilinear) at ``size = (width, height)``; unchanged if equal."""
+    rgb, paint = np.ascontiguousarray(canvas.rgb), np.ascontiguousarray(canvas.paint, dtype=np.float32)
+    if size == (rgb.shape[1], rgb.shape[0]):
+        return rgb, paint
+    rgb = np.asarray(Image.fromarray(rgb).resize(size, Image.LANCZOS))
+    paint = np.asarray(Image.fromarray(paint).resize(size, Image.BILINEAR), dtype=np.float32)
+    return rgb, paint
 
 
 def seeds_for(seed: int | None, iterations: int) -> list[int]:
@@ -138,7 +173,8 @@ def run_inpaint(request: InpaintRequest, mgr: PipelineManager, *, progress: Prog
                 strength=p.strength, sampler=p.sampler, seed=seed, inpaint_replace=p.inpaint_replace,
             )
             out = generate_on_canvas(mgr, canvas, settings, model=p.model, progress=progress,
-                                     color_correct=p.color_correct)
+                                     color_correct=p.color_correct, region=request.region,
+                                     crop_padding=request.crop_padding)
         add_image(result, out, seed, mgr)
     return result
 

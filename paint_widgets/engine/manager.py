@@ -15,6 +15,7 @@ import gc
 import os
 import sys
 import threading
+import traceback
 import types
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -51,7 +52,7 @@ class PipelineManager:
         self.dtype = pick_dtype(self.device, dtype)
         self.budget_bytes = budget_bytes
         self.allow_pickle = False
-        self.fast = False
+        self.fast: bool | str = False  # False, True or "compile"
         self.loads = 0
         self.generations = 0
         self._model: str | None = None
@@ -64,9 +65,20 @@ class PipelineManager:
     def configure(self, *, model: str | None = None, textmask_model: str | None = None,
                   device: str | None = None, dtype: str | torch.dtype | None = None,
                   budget_bytes: int | None = None, allow_pickle: bool | None = None,
-                  fast: bool | None = None) -> PipelineManager:
-        """Set this kernel's defaults. Changing device or dtype releases resident models."""
+                  fast: bool | str | None = None) -> PipelineManager:
+        """Set this kernel's defaults. Changing device, dtype or fast releases resident models.
+
+        ``fast=True``: SDPA attention and channels_last on every diffusion model loaded
+        from now on; ``fast="compile"`` also ``torch.compile``s the UNet and the VAE
+        decoder (see :mod:`paint_widgets.engine.fast`); ``fast=False`` (default): neither.
+        """
         with self.lock:
+            # a local path that does not exist is refused here, before the default changes:
+            # the previous model stays the default (a Hub id is checked when it loads)
+            if model is not None:
+                loading.describe_source(str(model))
+            if textmask_model is not None:
+                loading.describe_source(str(textmask_model))
             if model is not None:
                 self._model = str(model)
             if textmask_model is not None:
@@ -78,9 +90,13 @@ class PipelineManager:
                 self._enforce_budget(keep=None)
             if allow_pickle is not None:
                 self.allow_pickle = bool(allow_pickle)
-            if fast is not None and bool(fast) != self.fast:
-                self.fast = bool(fast)
-                self.release()
+            if fast is not None:
+                from .fast import fast_setting
+
+                setting = fast_setting(fast)
+                if setting != self.fast:
+                    self.fast = setting
+                    self.release()
             if device is not None or dtype is not None:
                 new_device = pick_device(device) if device is not None else self.device
                 new_dtype = pick_dtype(new_device, dtype)
@@ -140,6 +156,22 @@ class PipelineManager:
         return resident
 
     def _load(self, kind: str, source: str) -> _Resident:
+        """Load one model; a failure leaves the resident models as they were."""
+        try:
+            return self._load_unchecked(kind, source)
+        except Exception as err:
+            if not is_out_of_memory(err):
+                raise
+            _drop_frames(err)  # the half-built model goes with its frames
+        gc.collect()
+        empty_cache(self.device)
+        raise OutOfMemoryError(
+            f"out of memory on {self.device} while loading {source}; the models already loaded are "
+            "still usable: free memory with manager().release(), or set a budget with "
+            "manager().configure(budget_bytes=...)"
+        )
+
+    def _load_unchecked(self, kind: str, source: str) -> _Resident:
         if kind == "diffusion":
             pipe = loading.load_inpaint_pipeline(source, dtype=self.dtype, allow_pickle=self.allow_pickle)
             pipe.to(self.device)
@@ -147,7 +179,7 @@ class PipelineManager:
             if self.fast:
                 from .fast import make_fast
 
-                make_fast(pipe)
+                make_fast(pipe, compile=self.fast == "compile")
             modules = [m for m in pipe.components.values() if isinstance(m, torch.nn.Module)]
             obj: Any = pipe
         else:
@@ -203,6 +235,17 @@ class PipelineManager:
             gc.collect()
             empty_cache(self.device)
 
+    def warm_up(self, width: int = 512, height: int = 512, *, model: str | None = None,
+                steps: int = 2) -> float:
+        """Load ``model`` and run one short generation at ``width`` x ``height``; seconds taken.
+
+        With ``fast="compile"`` this compiles for that size ahead of the first real call.
+        """
+        from .fast import warm_up
+
+        with self.generating():
+            return warm_up(self.pipeline(model), width, height, steps=steps)
+
     # ------------------------------------------------------------------ generation
 
     def cancel(self) -> None:
@@ -221,12 +264,21 @@ class PipelineManager:
         """
         with self.lock:
             self._cancel.clear()
+            out_of_memory = False
             try:
                 yield self._cancel
                 self.generations += 1
             except Exception as err:
                 if not is_out_of_memory(err):
                     raise
+                # The traceback's frames hold the run's tensors (latents, activations): clear them
+                # now, or they live on device as long as anyone keeps the error (IPython keeps the
+                # last one in sys.last_value, the Studio in its status).
+                _drop_frames(err)
+                out_of_memory = True
+            finally:
+                self._cancel.clear()
+            if out_of_memory:
                 gc.collect()
                 empty_cache(self.device)
                 raise OutOfMemoryError(
@@ -234,8 +286,16 @@ class PipelineManager:
                     "manager is still usable: try a smaller image, region='crop', fewer iterations, "
                     "or manager().release() to drop other models"
                 ) from None
-            finally:
-                self._cancel.clear()
+
+
+def _drop_frames(error: BaseException) -> None:
+    """Free the locals of the finished frames in ``error``'s traceback (and its causes')."""
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        traceback.clear_frames(error.__traceback__)
+        error.__traceback__ = None
+        error = error.__cause__ or error.__context__  # type: ignore[assignment]
 
 
 _STATE_MODULE = "_paint_widgets_kernel_state"

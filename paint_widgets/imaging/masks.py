@@ -89,6 +89,11 @@ def as_paint_mask(mask: np.ndarray | Image.Image, shape: tuple[int, int], *, wha
         out = mask_from_mask_image(mask)
     else:
         arr = np.asarray(mask)
+        if arr.dtype.kind not in "biuf":
+            raise MaskError(
+                f"{what} must be an image or a bool, integer or float array, not {type(mask).__name__} "
+                f"of dtype {arr.dtype}"
+            )
         if arr.ndim == 3 and arr.shape[2] in (3, 4):
             arr = arr[..., 3] if arr.shape[2] == 4 else arr.mean(axis=2)
         if arr.ndim != 2:

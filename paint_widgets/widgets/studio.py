@@ -95,24 +95,25 @@ class Studio(widgets.VBox):
     def _build_parameters(self) -> None:
         d = GenerationParams()
         full = widgets.Layout(width="98%")
+        wide = {"description_width": "8em"}
         self.prompt = widgets.Textarea(placeholder="what to paint", description="Prompt", layout=full)
         self.negative_prompt = widgets.Text(placeholder="what to avoid", description="Negative", layout=full)
-        self.steps = widgets.IntSlider(d.steps, min=1, max=150, description="Steps (-s)")
-        self.cfg = widgets.FloatSlider(d.cfg, min=0.0, max=30.0, step=0.5, description="CFG (-C)")
-        self.strength = widgets.FloatSlider(d.strength, min=0.01, max=1.0, step=0.01, description="Strength (-f)")
-        self.seed = widgets.BoundedIntText(random.randrange(2**32), min=0, max=2**32 - 1, description="Seed (-S)")
+        self.steps = widgets.IntSlider(d.steps, min=1, max=150, description="Steps (-s)", style=wide)
+        self.cfg = widgets.FloatSlider(d.cfg, min=0.0, max=30.0, step=0.5, description="CFG (-C)", style=wide)
+        self.strength = widgets.FloatSlider(d.strength, min=0.01, max=1.0, step=0.01, description="Strength (-f)", style=wide)
+        self.seed = widgets.BoundedIntText(random.randrange(2**32), min=0, max=2**32 - 1, description="Seed (-S)", style=wide)
         self.lock_seed = widgets.Checkbox(False, description="lock seed", indent=False)
         randomise = widgets.Button(description="", icon="random", tooltip="new random seed",
                                    layout=widgets.Layout(width="3em"))
         randomise.on_click(lambda _b: self.randomise_seed())
-        self.sampler = widgets.Dropdown(options=SAMPLERS, value=d.sampler, description="Sampler (-A)")
-        self.inpaint_replace = widgets.FloatSlider(0.0, min=0.0, max=1.0, step=0.05, description="Replace (-r)")
-        self.iterations = widgets.IntSlider(1, min=1, max=8, description="Images (-n)")
-        self.seam_size = widgets.IntText(d.seam_size, description="seam_size")
-        self.seam_blur = widgets.IntText(d.seam_blur, description="seam_blur")
-        self.seam_strength = widgets.FloatText(d.seam_strength, description="seam_strength")
-        self.seam_steps = widgets.IntText(d.seam_steps, description="seam_steps")
-        self.infill_method = widgets.Dropdown(options=INFILL_METHODS, value=d.infill_method, description="Infill")
+        self.sampler = widgets.Dropdown(options=SAMPLERS, value=d.sampler, description="Sampler (-A)", style=wide)
+        self.inpaint_replace = widgets.FloatSlider(0.0, min=0.0, max=1.0, step=0.05, description="Replace (-r)", style=wide)
+        self.iterations = widgets.IntSlider(1, min=1, max=8, description="Images (-n)", style=wide)
+        self.seam_size = widgets.IntText(d.seam_size, description="seam_size", style=wide)
+        self.seam_blur = widgets.IntText(d.seam_blur, description="seam_blur", style=wide)
+        self.seam_strength = widgets.FloatText(d.seam_strength, description="seam_strength", style=wide)
+        self.seam_steps = widgets.IntText(d.seam_steps, description="seam_steps", style=wide)
+        self.infill_method = widgets.Dropdown(options=INFILL_METHODS, value=d.infill_method, description="Infill", style=wide)
         advanced = widgets.Accordion(children=[widgets.VBox([
             self.inpaint_replace, self.iterations,
             widgets.HBox([self.seam_size, self.seam_blur]), widgets.HBox([self.seam_strength, self.seam_steps]),

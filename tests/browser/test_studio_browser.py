@@ -40,7 +40,7 @@ def test_quickstart_paint_generate_and_see_the_gallery(tiny_models: dict[str, Pa
         page.mouse.down()
         page.mouse.move(box["x"] + 320, box["y"] + 300, steps=10)
         page.mouse.up()
-        assert kernel.wait_for("studio.painter.mask.sum() > 500", timeout=30)
+        assert kernel.wait_for("bool(studio.painter.mask.sum() > 500)", timeout=30)
 
         page.locator(f"{STUDIO} textarea").first.fill("a blue door")
         assert kernel.wait_for("studio.prompt.value == 'a blue door'", timeout=10)
@@ -51,4 +51,6 @@ def test_quickstart_paint_generate_and_see_the_gallery(tiny_models: dict[str, Pa
         card.wait_for(state="visible", timeout=30000)
         assert "-S " in card.inner_text() and "-I " in card.inner_text()
         assert kernel.value("studio.results[0].image.size") == [512, 384]
+        page.set_viewport_size({"width": 1400, "height": 2400})
+        page.locator(STUDIO).first.scroll_into_view_if_needed()
         page.locator(STUDIO).first.screenshot(path=str(artifacts / "studio.png"))
