@@ -49,3 +49,14 @@ def box_mask() -> np.ndarray:
     mask = np.zeros((96, 128), dtype=bool)
     mask[32:64, 48:88] = True
     return mask
+
+
+@pytest.fixture(scope="module")
+def tmgr(tiny_models: dict[str, Path]):
+    """A PipelineManager of the module's own with the tiny CLIPSeg (loaded once per module)."""
+    from paint_widgets.engine.manager import PipelineManager
+
+    manager = PipelineManager(device="cpu")
+    manager.configure(textmask_model=str(tiny_models["clipseg"]))
+    yield manager
+    manager.release()

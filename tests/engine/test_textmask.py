@@ -47,29 +47,6 @@ def synthetic(h: int = 64, w: int = 80, seed: int = 0) -> TextMask:
     return TextMask(picture(h, w, seed), heat, "thing")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    """The tiny models are faster on one thread than on two that wait for each other on a
-    small, shared CPU (measured here: ~10 ms vs ~450 ms a CLIPSeg call). Restored after."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def tmgr(tiny_models):
-    """A PipelineManager of its own with the tiny CLIPSeg, kept for the module (loads once)."""
-    from paint_widgets.engine.manager import PipelineManager
-
-    manager = PipelineManager(device="cpu")
-    manager.configure(textmask_model=str(tiny_models["clipseg"]))
-    yield manager
-    manager.release()
-
-
 class ForwardSpy:
     """Counts CLIPSeg forward passes and keeps their inputs (wraps the resident model)."""
 

@@ -36,29 +36,6 @@ def synthetic(h: int, w: int, seed: int = 0) -> TextMask:
     return TextMask(picture(h, w), heat, "thing", 0.5)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    """The tiny models are faster on one thread than on two that wait for each other on a
-    small, shared CPU (measured here: ~10 ms vs ~450 ms a CLIPSeg call). Restored after."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def tmgr(tiny_models):
-    """A manager of this module's own with the tiny CLIPSeg (loaded once for the module)."""
-    from paint_widgets.engine.manager import PipelineManager
-
-    manager = PipelineManager(device="cpu")
-    manager.configure(textmask_model=str(tiny_models["clipseg"]))
-    yield manager
-    manager.release()
-
-
 @pytest.fixture
 def sent(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, str, object]]:
     """Record every image sent to a canvas: (layer id, 'png' bytes | 'array' shape)."""
