@@ -57,6 +57,7 @@ def load_image(image: ImageLike, *, what: str = "image") -> Image.Image:
         pil = _from_array(image, what)
     elif isinstance(image, (str, os.PathLike)):
         pil = _open_path(Path(image), what)
+        what = f"{what} {image}"
     else:
         raise ImageLoadError(
             f"{what} must be a file path, a PIL image or a numpy array, not {type(image).__name__}"
@@ -101,7 +102,7 @@ def _open_path(path: Path, what: str) -> Image.Image:
     except ImageLoadError:
         raise
     except UnidentifiedImageError:
-        raise ImageLoadError(f"{what} {path} is not an image file Pillow can read") from None
+        raise ImageLoadError(f"{what} {path} is not an image file Pillow can read; save it as PNG or JPEG") from None
     except Image.DecompressionBombError as err:  # header claims more than 2x Pillow's limit
         found = _BOMB_PIXELS.search(str(err))
         pixels = int(found.group(1)) if found else MAX_PIXELS + 1

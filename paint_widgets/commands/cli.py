@@ -33,14 +33,27 @@ from .runner import QUIT_WORDS, Runner, one_line
 
 HISTORY_FILE = "~/.paint_widgets_history"
 PROMPT = "invoke> "
+EPILOG = """\
+commands (one a line on standard input, or one per COMMAND argument):
+  PROMPT -I IMAGE [-M MASK | -tm TEXT [THRESHOLD]] [--invert_mask] [-s N] [-S SEED]
+         [-C CFG] [-f STRENGTH] [-A SAMPLER] [-n N] [-W W] [-H H] [-r R] [-o DIR]
+  PROMPT -I IMAGE -c DIR PX [DIR PX ...] | -D DIR [PX]   (outcrop / outpaint)
+  !fix IMAGE --outcrop DIR PX [DIR PX ...] | --out_direction DIR [PX]  [switches]
+  !mask IMAGE -tm TEXT [THRESHOLD]
+
+examples:
+  paint-widgets '"a baseball" -I still_life.png -tm orange 0.6 -s 30'
+  paint-widgets '!fix images/curly.png --outcrop top 128 right 64 bottom 64'
+  paint-widgets --from_file prompts.txt
+"""
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="paint-widgets",
         description="Run InvokeAI 2.x-style invoke> commands (inpaint, !fix outcrop/outpaint, !mask).",
-        epilog="Examples: paint-widgets '\"a baseball\" -I still_life.png -tm orange'  "
-               "'!fix images/curly.png --outcrop top 128 right 64 bottom 64'",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=EPILOG,
     )
     p.add_argument("--model", metavar="M", help="diffusion model: folder, hub id or .safetensors file "
                    "(default: $PAINT_WIDGETS_MODEL or stable-diffusion-inpainting)")

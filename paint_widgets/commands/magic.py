@@ -13,8 +13,10 @@
 Each command prints InvokeAI's ``Outputs:`` block, saves its images under
 ``outputs/img-samples/`` (or the command's ``-o DIR``), and shows them in the
 cell as it finishes. ``%invoke`` returns the :class:`~paint_widgets.Result`
-(``None`` if the command failed); ``%%invoke`` returns a list with the Result of
-every command that worked, in order. A failed command prints one
+(``None`` if the command failed; for ``!mask`` it holds the three debug images and
+their ``paths``, with no seeds); ``%%invoke`` returns a list with the Result of
+every command that worked, in order. Since the images were already shown, a
+returned Result displays as its one-line summary (``r.image`` shows the picture). A failed command prints one
 ``error: ...`` line to standard error (no traceback) and, in a cell, the next
 line still runs. The magics share one output counter and the kernel's
 PipelineManager, so models load once per kernel.

@@ -66,9 +66,8 @@ PARAM_FIELDS = (
     "seam_steps", "tile_size", "infill_method", "color_correct",
 )
 
-#: Switches each command accepts besides the generation switches (dest names).
+#: Switches (dest names) that only a prompt line takes, not ``!fix``.
 _INPAINT_ONLY = ("init_img", "init_mask", "invert_mask", "text_mask")
-_EXTEND_ONLY = ("outcrop", "out_direction")
 
 
 @dataclass(frozen=True)
@@ -265,9 +264,11 @@ def split_prompt(line: str) -> tuple[str, list[str]]:
         try:
             prompt = lexer.get_token() or ""
         except ValueError:
-            raise CommandError("the prompt's opening quote is never closed") from None
-        rest = lexer.instream.read()
-        return prompt, _split(rest)
+            if line[0] == '"':
+                raise CommandError("the prompt's opening quote is never closed") from None
+            prompt = None  # an apostrophe ('twas ...): read the prompt unquoted
+        if prompt is not None:
+            return prompt, _split(lexer.instream.read())
     match = _FIRST_SWITCH.search(line)
     if match is None:
         return line, []

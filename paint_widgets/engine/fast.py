@@ -86,13 +86,16 @@ def _device_of(pipe: Any) -> torch.device:
         return torch.device("cpu")
 
 
-def make_fast(pipe: Any, *, compile: bool = False, mode: str | None = None) -> Any:
+def make_fast(pipe: Any, *, compile: bool = False, mode: str | None = None,
+              backend: str | None = None) -> Any:
     """Apply fast mode to ``pipe`` in place (see the module docstring); returns ``pipe``.
 
     ``compile=True`` wraps the UNet and the VAE decoder with ``torch.compile``
     (``nn.Module.compile``: the modules keep their class, config and weights);
     nothing is compiled until the first call at a given size. ``mode`` overrides
-    the compile mode. Applying it twice is harmless.
+    the inductor compile mode; ``backend`` another ``torch.compile`` backend (tests use
+    ``"eager"``: it traces and guards like inductor without generating code).
+    Applying it twice is harmless.
     """
     info: FastInfo = getattr(pipe, "_paint_widgets_fast", None) or FastInfo()
     device = _device_of(pipe)
@@ -115,8 +118,13 @@ def make_fast(pipe: Any, *, compile: bool = False, mode: str | None = None) -> A
     if compile:
         if not hasattr(torch, "compile"):
             raise InvalidInputError("fast='compile' needs torch.compile (torch 2.0 or newer)")
-        info.compile_mode = mode or (CUDA_COMPILE_MODE if device.type == "cuda" else OTHER_COMPILE_MODE)
-        options = {"mode": info.compile_mode, "fullgraph": False, "dynamic": False}
+        options: dict[str, Any] = {"fullgraph": False, "dynamic": False}
+        if backend is None or backend == "inductor":
+            info.compile_mode = mode or (CUDA_COMPILE_MODE if device.type == "cuda" else OTHER_COMPILE_MODE)
+            options["mode"] = info.compile_mode
+        else:
+            info.compile_mode = f"backend={backend}"
+            options["backend"] = backend
         if "unet" not in info.compiled:
             pipe.unet.compile(**options)
             info.compiled.append("unet")

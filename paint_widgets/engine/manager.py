@@ -25,6 +25,7 @@ from typing import Any
 import torch
 
 from ..errors import InvalidInputError, OutOfMemoryError
+from ..io import require_number
 from . import loading
 from .devices import empty_cache, is_out_of_memory, pick_device, pick_dtype
 
@@ -73,20 +74,21 @@ class PipelineManager:
         decoder (see :mod:`paint_widgets.engine.fast`); ``fast=False`` (default): neither.
         """
         with self.lock:
-            # a local path that does not exist is refused here, before the default changes:
-            # the previous model stays the default (a Hub id is checked when it loads)
+            # Check what can be checked before changing anything: a bad value leaves every
+            # setting as it was. A local model path that does not exist is refused here, so
+            # the previous model stays the default (a Hub id is checked when it loads).
             if model is not None:
                 loading.describe_source(str(model))
             if textmask_model is not None:
                 loading.describe_source(str(textmask_model))
+            if budget_bytes is not None:
+                budget_bytes = int(require_number(budget_bytes, "budget_bytes", low=0, low_open=True))
             if model is not None:
                 self._model = str(model)
             if textmask_model is not None:
                 self._textmask_model = str(textmask_model)
             if budget_bytes is not None:
-                if budget_bytes <= 0:
-                    raise InvalidInputError("budget_bytes must be positive")
-                self.budget_bytes = int(budget_bytes)
+                self.budget_bytes = budget_bytes
                 self._enforce_budget(keep=None)
             if allow_pickle is not None:
                 self.allow_pickle = bool(allow_pickle)

@@ -217,6 +217,7 @@ PROMPT_CASES = [
     ("a cat -I x.png -p dog", "dog"),  # -p wins, as in InvokeAI
     ("  spaced   out   -I x.png  ", "spaced   out"),
     ("a cat #1 -I x.png", "a cat #1"),  # a prompt is taken as typed
+    ("'twas a dark night -I x.png", "'twas a dark night"),  # an apostrophe, not a quote
 ]
 
 
