@@ -45,10 +45,10 @@ def _median_ms(fn: Callable[[], object], repeats: int) -> float:
     return statistics.median(times)
 
 
-def run() -> list[tuple[str, float]]:
+def run(sizes: tuple[int, ...] = SIZES) -> list[tuple[str, float]]:
     """``[(name, median milliseconds), ...]`` for every infill method and the seam mask."""
     results: list[tuple[str, float]] = []
-    for size in SIZES:
+    for size in sizes:
         img, hole = _picture(size), _border_hole(size)
         repeats = 3 if size <= 512 else 2
         for method in INFILL_METHODS:

@@ -22,7 +22,7 @@ class Row:
 
     def cells(self) -> list[str]:
         value = "-" if self.value is None else _num(self.value)
-        ratio = "" if self.ratio is None else f"{self.ratio:.2f}x {self.versus}".rstrip()
+        ratio = "" if self.ratio is None else f"{_ratio(self.ratio)}x {self.versus}".rstrip()
         mark = {True: " (met)", False: " (MISSED)", None: ""}[self.ok]
         target = f"{self.target}{mark}" if self.target else ""
         return [self.name, value, self.unit, ratio, target]
@@ -41,6 +41,10 @@ def _num(value: float) -> str:
     if abs(value) >= 0.1:
         return f"{value:.2f}"
     return f"{value:.3g}"
+
+
+def _ratio(value: float) -> str:
+    return f"{value:.2f}" if value >= 0.1 else f"{value:.2g}"
 
 
 def median_ms(fn: Callable[[], object], repeats: int, *, warmup: int = 1,

@@ -49,3 +49,7 @@ class OutputError(PaintError):
 
 class PromptTruncatedWarning(UserWarning):
     """A prompt longer than the text encoder takes (77 tokens for CLIP): the end was dropped."""
+
+
+class OutputExistsError(OutputError, FileExistsError):
+    """The output file already exists; outputs are never overwritten (a writer may take the next number)."""

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
 
-from .errors import ImageLoadError, InvalidInputError, OutputError
+from .errors import ImageLoadError, InvalidInputError, OutputError, OutputExistsError
 
 ImageLike = str | os.PathLike | Image.Image | np.ndarray
 
@@ -143,7 +143,9 @@ def _normalise_mode(pil: Image.Image) -> Image.Image:
         out = pil.convert("RGBA")
     elif pil.mode in ("I;16", "I;16B", "I;16L", "I"):
         arr = np.asarray(pil, dtype=np.float64)
-        peak = 65535.0 if arr.max() > 255 else 255.0
+        # I;16 is 16-bit by definition (a dark scan stays dark); plain I (32-bit) has no
+        # declared range: 16-bit if it uses it, 8-bit otherwise
+        peak = 65535.0 if pil.mode.startswith("I;16") or arr.max() > 255 else 255.0
         out = Image.fromarray(np.clip(arr / peak * 255.0 + 0.5, 0, 255).astype(np.uint8)).convert("RGB")
     elif pil.mode == "F":
         arr = np.nan_to_num(np.asarray(pil, dtype=np.float64))
@@ -264,13 +266,15 @@ def save_png_atomic(
     The PNG is written to a hidden temporary file in the same folder and then
     hard-linked to ``path`` (which fails if ``path`` exists). A failure at any
     point (encoding, disk full, read-only folder) is an :class:`OutputError` and
-    leaves no partial file; an existing ``path`` is an :class:`OutputError` and is
-    left untouched.
+    leaves no partial file; an existing ``path`` is an :class:`OutputExistsError`
+    (an ``OutputError`` and a ``FileExistsError``, so a caller can take the next
+    number) and is left untouched.
     """
     path = Path(path)
     outdir = ensure_outdir(path.parent)
+    exists = f"{path} already exists; outputs are never overwritten"
     if os.path.lexists(path):
-        raise OutputError(f"{path} already exists; outputs are never overwritten")
+        raise OutputExistsError(exists)
     pnginfo = png_info(metadata or {}, command) if (metadata or command) else None
     tmp: str | None = None
     try:
@@ -280,11 +284,14 @@ def save_png_atomic(
         try:
             os.link(tmp, path)  # atomic, and fails if path exists: never overwrites
         except FileExistsError:
-            raise OutputError(f"{path} already exists; outputs are never overwritten") from None
+            raise OutputExistsError(exists) from None
         except OSError:  # file systems without hard links: exclusive create, then copy
-            _copy_exclusive(tmp, path)
-    except FileExistsError:
-        raise OutputError(f"{path} already exists; outputs are never overwritten") from None
+            try:
+                _copy_exclusive(tmp, path)
+            except FileExistsError:
+                raise OutputExistsError(exists) from None
+    except OutputError:
+        raise
     except (OSError, ValueError) as err:
         raise OutputError(f"cannot write {path}: {getattr(err, 'strerror', None) or err}") from None
     finally:

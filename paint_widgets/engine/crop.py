@@ -73,7 +73,7 @@ def crop_box(paint: np.ndarray, padding: int, *, aspect: float = 1.0, multiple: 
     """
     if aspect <= 0:
         raise InvalidInputError(f"crop aspect must be positive, not {aspect}")
-    box = bounding_box(paint > 0)
+    box = bounding_box(paint)  # nonzero = paint
     if box is None:
         raise MaskError(
             "region='crop' needs a mask that selects something: the mask is empty, so there is no "
@@ -90,6 +90,15 @@ def crop_box(paint: np.ndarray, padding: int, *, aspect: float = 1.0, multiple: 
     y0, y1 = _place(top, bottom, h, height)
     x0, x1 = _place(left, right, w, width)
     return Box(y0, x0, y1, x1)
+
+
+def reach_box(paint: np.ndarray, reach: int) -> Box | None:
+    """The mask's bounding box grown by ``reach`` on every side, clipped to the image; None if empty."""
+    box = bounding_box(paint)
+    if box is None:
+        return None
+    height, width = paint.shape[:2]
+    return Box(max(box[0] - reach, 0), max(box[1] - reach, 0), min(box[2] + reach, height), min(box[3] + reach, width))
 
 
 def generation_size(box: Box, native: int, multiple: int = MULTIPLE) -> tuple[int, int]:
@@ -147,4 +156,5 @@ __all__ = [
     "crop_padding_for",
     "generation_size",
     "native_size",
+    "reach_box",
 ]

@@ -27,7 +27,7 @@ from ..imaging.paste import colour_correct, paste_back
 from ..io import load_image, to_rgb_array
 from ..requests import GenerationParams, InpaintRequest
 from ..result import Result
-from .crop import Box, choose_region, crop_padding_for, generation_size, native_size
+from .crop import Box, choose_region, crop_padding_for, generation_size, native_size, reach_box
 from .denoise import DenoiseSettings, ProgressFn, denoise_masked
 from .manager import PipelineManager
 
@@ -123,11 +123,26 @@ def generate_on_canvas(
         generated = np.asarray(Image.fromarray(generated).resize((w, h), Image.LANCZOS))
     if color_correct:
         generated = colour_correct(window.rgb, generated, window.paint)
-    pasted = paste_back(window.rgb, generated, window.paint, dilate=PASTE_DILATE, blur=PASTE_BLUR)
+    pasted = paste_near_mask(window.rgb, generated, window.paint)
     if box is None:
         return pasted
     out = canvas.rgb.copy()
     out[box.top:box.bottom, box.left:box.right] = pasted
+    return out
+
+
+def paste_near_mask(original: np.ndarray, generated: np.ndarray, paint: np.ndarray) -> np.ndarray:
+    """:func:`paste_back`, computed only where it can change anything; the same pixels.
+
+    The paste-back alpha reaches ``PASTE_DILATE + PASTE_BLUR`` pixels past the mask,
+    so only the mask's bounding box grown by that much is blended; the rest is copied.
+    """
+    out = original.copy()
+    box = reach_box(paint, PASTE_DILATE + PASTE_BLUR)
+    if box is not None:
+        rows, cols = slice(box.top, box.bottom), slice(box.left, box.right)
+        out[rows, cols] = paste_back(original[rows, cols], generated[rows, cols], paint[rows, cols],
+                                     dilate=PASTE_DILATE, blur=PASTE_BLUR)
     return out
 
 

@@ -31,7 +31,7 @@ def describe_source(source: str) -> str:
         return "folder"
     if path.is_file():
         return "file"
-    looks_local = source.startswith((".", "/", "~")) or path.suffix in (".safetensors", *_PICKLE_SUFFIXES)
+    looks_local = source.startswith((".", "/", "~")) or path.suffix.lower() in (".safetensors", *_PICKLE_SUFFIXES)
     if looks_local or not _HUB_ID.match(source):
         raise ModelLoadError(f"model not found: {source} is neither a local folder/file nor a Hub id like 'org/name'")
     return "hub"
@@ -87,9 +87,11 @@ def load_inpaint_pipeline(source: str, *, dtype: torch.dtype, allow_pickle: bool
             warnings.filterwarnings("ignore", message=".*(safety checker|are not expected|torch_dtype).*")
             if kind == "file":
                 path = Path(os.path.expanduser(source))
-                if path.suffix in _PICKLE_SUFFIXES and not allow_pickle:
+                if path.suffix.lower() != ".safetensors" and not allow_pickle:
+                    # .ckpt/.pt/.bin, and any other name: only .safetensors cannot run code on load
+                    what = "a pickle checkpoint" if path.suffix.lower() in _PICKLE_SUFFIXES else "not a .safetensors file"
                     raise ModelLoadError(
-                        f"{source} is a pickle checkpoint, which can run code when loaded; convert it to "
+                        f"{source} is {what}, which can run code when loaded; convert it to "
                         ".safetensors, or pass allow_pickle=True if you trust its source"
                     )
                 if config:

@@ -100,16 +100,6 @@ def as_written(line: str, root: Path) -> str:
     return line.replace("/path/to/", f"{root}/path/to/")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def kernel(tiny_models):
     """The kernel's manager on the tiny models (what %invoke uses)."""

@@ -245,3 +245,21 @@ def test_a_4096_image_with_a_200_px_mask_is_generated_as_one_native_crop(mgr, de
     out = np.asarray(result.image)
     assert np.array_equal(out[:2800], img[:2800])
     assert np.array_equal(out[:, :900], img[:, :900])
+
+
+def test_paste_near_the_mask_gives_exactly_the_pixels_of_a_whole_image_paste():
+    from paint_widgets.engine.inpainting import PASTE_BLUR, PASTE_DILATE, paste_near_mask
+    from paint_widgets.imaging.paste import paste_back
+
+    rng = np.random.default_rng(1)
+    for trial in range(12):
+        h, w = (int(v) for v in rng.integers(40, 300, size=2))
+        original = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+        generated = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+        paint = np.zeros((h, w), np.float32)
+        t, c = int(rng.integers(0, h)), int(rng.integers(0, w))
+        paint[t : t + int(rng.integers(1, 80)), c : c + int(rng.integers(1, 80))] = 1.0 if trial % 2 else 0.4
+        whole = paste_back(original, generated, paint, dilate=PASTE_DILATE, blur=PASTE_BLUR)
+        assert np.array_equal(paste_near_mask(original, generated, paint), whole)
+    empty = np.zeros((50, 60), np.float32)
+    assert np.array_equal(paste_near_mask(original[:50, :60], generated[:50, :60], empty), original[:50, :60])

@@ -1,8 +1,6 @@
-"""Fixtures of the reliability suite: one warm manager per module, single-threaded torch.
+"""Fixtures of the reliability suite: one warm manager per module.
 
-Generation here is tiny (64x64, one or two steps). On a shared two-core machine
-torch's two intra-op threads spin against other processes and run ~20x slower
-than one thread, so the suite runs torch on one thread (and restores it after).
+(torch runs on one thread for the whole test session: see ``tests/conftest.py``.)
 """
 
 from __future__ import annotations
@@ -13,16 +11,6 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

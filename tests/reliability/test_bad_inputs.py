@@ -262,6 +262,18 @@ def _check_gray16(arr: np.ndarray) -> None:
     assert np.array_equal(arr[..., 0], GRAY8) and np.array_equal(arr[..., 2], GRAY8)
 
 
+def _dark16(folder: Path) -> Path:
+    path = folder / "night16.png"
+    Image.fromarray(GRAY8.astype(np.uint16)).save(path)  # 0..255 out of 65535: nearly black
+    assert Image.open(path).mode.startswith("I;16")
+    return path
+
+
+def _check_dark16(arr: np.ndarray) -> None:
+    assert arr.shape == (H, W, 3)
+    assert arr.max() <= 1  # stays dark, not stretched 257 times brighter
+
+
 def _rgb16(folder: Path) -> Path:
     import cv2
 
@@ -329,6 +341,7 @@ def _check_exif(arr: np.ndarray) -> None:
 ACCEPTED_FILES: dict[str, tuple[Callable[[Path], Path], Callable[[np.ndarray], None]]] = {
     "CMYK JPEG": (_cmyk, _check_cmyk),
     "16-bit grayscale PNG": (_gray16, _check_gray16),
+    "16-bit grayscale PNG, very dark": (_dark16, _check_dark16),
     "16-bit RGB PNG": (_rgb16, _check_rgb16),
     "palette PNG with transparency": (_palette, _check_palette),
     "LA (gray + alpha) PNG": (_la, _check_la),

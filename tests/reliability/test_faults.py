@@ -382,6 +382,31 @@ def test_numbering_skips_existing_outputs(warm, tmp_path):
     assert (out / "000007.1.png").read_bytes() == b"older output"
 
 
+def test_a_writer_that_takes_our_number_first_is_not_overwritten_we_take_the_next(warm, tmp_path, monkeypatch):
+    import paint_widgets.result as result_module
+    from paint_widgets.errors import OutputExistsError
+
+    assert issubclass(OutputExistsError, pw.OutputError) and issubclass(OutputExistsError, FileExistsError)
+    out = tmp_path / "out"
+    real_next = result_module.next_number
+    raced = {"done": False}
+
+    def next_number_then_someone_else_writes(folder):
+        number = real_next(folder)
+        if not raced["done"]:  # another process saves under the same number in between
+            raced["done"] = True
+            Path(folder).mkdir(parents=True, exist_ok=True)
+            (Path(folder) / f"{number:06d}.1.png").write_bytes(b"the other writer's picture")
+        return number
+
+    monkeypatch.setattr(result_module, "next_number", next_number_then_someone_else_writes)
+    result = pw.inpaint(photo(), box_mask(), "x", mgr=warm, steps=2, seed=1)
+    (path,) = result.save(out)
+    assert path.name == "000001.1.png"
+    assert (out / "000000.1.png").read_bytes() == b"the other writer's picture"
+    assert np.array_equal(np.asarray(Image.open(path)), np.asarray(result.image))
+
+
 def test_a_failed_save_in_the_command_language_is_one_line_and_the_next_command_runs(
         warm, tmp_path, monkeypatch):
     image = tmp_path / "in.png"
