@@ -20,7 +20,9 @@ from .errors import (
     ModelLoadError,
     OutOfMemoryError,
     OutputError,
+    OutputExistsError,
     PaintError,
+    PromptTruncatedWarning,
 )
 
 __version__ = "0.1.0"
@@ -53,7 +55,9 @@ __all__ = [
     "ModelLoadError",
     "OutOfMemoryError",
     "OutputError",
+    "OutputExistsError",
     "PaintError",
+    "PromptTruncatedWarning",
     *_LAZY,
 ]
 

@@ -44,7 +44,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from ..errors import CommandError, InvalidInputError
-from ..io import MAX_METADATA_CHARS, read_metadata
+from ..io import MAX_METADATA_CHARS, read_metadata, read_png_text
 from ..requests import (
     DIRECTIONS,
     INFILL_METHODS,
@@ -492,13 +492,7 @@ def image_defaults(path: str | os.PathLike) -> dict[str, Any]:
 
 def _invoke_metadata(path: str | os.PathLike) -> dict[str, Any]:
     """Prompt and seed from an InvokeAI 2.x PNG (``sd-metadata`` JSON or ``Dream`` line)."""
-    try:
-        from PIL import Image
-
-        with Image.open(path) as opened:
-            info = {k: v for k, v in opened.info.items() if k in ("sd-metadata", "Dream")}
-    except (OSError, ValueError):
-        return {}
+    info = read_png_text(path)  # header only, size-limited, never evaluated
     found: dict[str, Any] = {}
     text = info.get("sd-metadata")
     if isinstance(text, str) and len(text) <= MAX_METADATA_CHARS:

@@ -46,7 +46,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from ..errors import OutputError, PaintError
-from ..io import check_inside, load_image
+from ..io import check_inside, ensure_outdir, load_image
 from ..requests import InpaintRequest
 from ..result import Result
 from .parser import DEFAULT_OUTDIR, Command, parse, with_image_defaults
@@ -164,6 +164,7 @@ class Runner:
     def execute(self, command: Command, overrides: Mapping[str, Any] | None = None) -> Result:
         """Run a parsed command, save and print its outputs; raises on failure."""
         outdir = command.outdir or self.outdir
+        ensure_outdir(outdir)  # a bad or read-only folder fails before any generation
         forced = {**self.overrides, **(overrides or {})}
         started = time.perf_counter()
         before = self._resident()

@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import math
 import sys
+import threading
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -158,9 +159,13 @@ def _message(text: str, name: str) -> dict[str, str]:
     return {"output_type": "stream", "name": name, "text": text}
 
 
+_APPEND_LOCK = threading.Lock()
+
+
 def _append(out: Any, text: str, name: str) -> None:
-    outputs = tuple(out.outputs)[-(MAX_MESSAGES - 1) :]
-    out.outputs = (*outputs, _message(text, name))
+    with _APPEND_LOCK:  # read-modify-write of out.outputs: worker threads report too
+        outputs = tuple(out.outputs)[-(MAX_MESSAGES - 1) :]
+        out.outputs = (*outputs, _message(text, name))
 
 
 def report_info(out: Any, text: str) -> None:

@@ -29,7 +29,7 @@ from ipycanvas import MultiCanvas
 from PIL import Image, UnidentifiedImageError
 from traitlets import Enum, Float, Int, validate
 
-from ..errors import ImageLoadError, MaskError
+from ..errors import ImageLoadError, InvalidInputError, MaskError
 from ..imaging.brush import Box, mask_runs, overlay_rgba, stamp_segment
 from ..imaging.masks import as_paint_mask, bounding_box, mask_from_alpha, mask_from_mask_image
 from ..io import ImageLike, load_image
@@ -369,7 +369,10 @@ class MaskPainter(widgets.VBox):
 
     @validate("opacity")
     def _valid_opacity(self, proposal: Any) -> float:
-        return float(np.clip(proposal["value"], 0.0, 1.0))
+        value = float(proposal["value"])
+        if not np.isfinite(value):
+            raise InvalidInputError(f"opacity must be a number between 0 and 1, not {proposal['value']!r}")
+        return float(np.clip(value, 0.0, 1.0))
 
     @property
     def _radius(self) -> float:

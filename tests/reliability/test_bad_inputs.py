@@ -625,8 +625,6 @@ def test_brush_values_are_clamped_or_refused_widget():
     assert painter.mask.all() and painter.undo_steps == 2
 
 
-@pytest.mark.xfail(strict=True, reason="MaskPainter._valid_opacity lets NaN through (np.clip(nan) is nan), "
-                   "which breaks the slider link; it should refuse non-finite values")
 def test_opacity_nan_is_refused_widget():
     painter = painted_painter()
     with pytest.raises(Exception, match="opacity"):

@@ -354,8 +354,6 @@ def test_fix_uses_a_hostile_stored_prompt_as_text_only(warm, tmp_path, code_mark
     assert [p.parent.name for p in result.paths] == ["out"]
 
 
-@pytest.mark.xfail(strict=True, reason="commands/parser.py _invoke_metadata opens the image with Image.open and "
-                   "lets Pillow's DecompressionBombError through; it should use io.read_png_text")
 def test_fix_on_a_decompression_bomb_says_so_in_our_words(warm, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "bomb.png").write_bytes(png_claiming_size(100_000, 100_000))
