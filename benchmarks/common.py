@@ -34,7 +34,9 @@ def note(text: str) -> Row:
 
 
 def _num(value: float) -> str:
-    if value == 0 or abs(value) >= 100:
+    if isinstance(value, int) or (abs(value) < 1e6 and float(value).is_integer()):
+        return f"{int(value):,}"
+    if abs(value) >= 100:
         return f"{value:,.0f}"
     if abs(value) >= 10:
         return f"{value:.1f}"

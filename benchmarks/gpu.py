@@ -594,4 +594,7 @@ def run(*, quick: bool = False, dry_run: bool = False, only: tuple[str, ...] = (
                 rows += clipseg_rows(folder, device=device, dtype=dtype, repeats=repeats, log=log)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    if dry_run:
+        for row in rows:
+            row.ok = None  # scaled-down models on a CPU: targets cannot be judged
     return rows

@@ -160,7 +160,8 @@ def warn_if_truncated(pipe: Any, prompt: str, what: str = "prompt") -> bool:
 def decode_latents(pipe: Any, latents: torch.Tensor) -> np.ndarray:
     """VAE-decode to ``(h, w, 3)`` uint8, upcasting a fp16 VAE that asks for it (SDXL)."""
     vae = pipe.vae
-    upcast = vae.dtype == torch.float16 and getattr(vae.config, "force_upcast", False)
+    # as diffusers does: only the SDXL pipelines upcast an fp16 VAE that asks for it
+    upcast = vae.dtype == torch.float16 and getattr(vae.config, "force_upcast", False) and "XL" in type(pipe).__name__
     if upcast:
         vae.to(torch.float32)
     try:
