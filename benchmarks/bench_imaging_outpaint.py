@@ -12,6 +12,7 @@ from collections.abc import Callable
 from functools import partial
 
 import numpy as np
+from common import picture
 
 from paint_widgets.imaging.infill import infill
 from paint_widgets.imaging.seam import seam_mask
@@ -19,14 +20,6 @@ from paint_widgets.requests import INFILL_METHODS
 
 SIZES = (512, 2048)
 BORDER = 128
-
-
-def _picture(size: int) -> np.ndarray:
-    """A textured test picture: gradients, a checkerboard and some noise."""
-    yy, xx = np.mgrid[:size, :size]
-    rng = np.random.default_rng(0)
-    base = np.stack([xx * 255 // size, yy * 255 // size, ((xx // 16 + yy // 16) % 2) * 200], -1)
-    return np.clip(base + rng.integers(-12, 13, size=base.shape), 0, 255).astype(np.uint8)
 
 
 def _border_hole(size: int) -> np.ndarray:
@@ -49,7 +42,7 @@ def run(sizes: tuple[int, ...] = SIZES) -> list[tuple[str, float]]:
     """``[(name, median milliseconds), ...]`` for every infill method and the seam mask."""
     results: list[tuple[str, float]] = []
     for size in sizes:
-        img, hole = _picture(size), _border_hole(size)
+        img, hole = picture(size), _border_hole(size)
         repeats = 3 if size <= 512 else 2
         for method in INFILL_METHODS:
             ms = _median_ms(partial(infill, img, hole, method), repeats)

@@ -22,19 +22,13 @@ import time
 from collections.abc import Callable
 
 import numpy as np
+from common import picture
 from PIL import Image
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 SIZES = (512, 2048)
 TARGET_MS_512 = 20.0
-
-
-def _picture(size: int) -> np.ndarray:
-    yy, xx = np.mgrid[:size, :size]
-    rng = np.random.default_rng(0)
-    base = np.stack([xx * 255 // size, yy * 255 // size, ((xx // 16 + yy // 16) % 2) * 200], -1)
-    return np.clip(base + rng.integers(-12, 13, size=base.shape), 0, 255).astype(np.uint8)
 
 
 def _heatmap(size: int) -> np.ndarray:
@@ -66,7 +60,7 @@ def run(model_dir: str | None = None) -> list[tuple[str, float]]:
 
     results: list[tuple[str, float]] = []
     for size in SIZES:
-        tm = TextMask(_picture(size), _heatmap(size), "thing")
+        tm = TextMask(picture(size), _heatmap(size), "thing")
         tuner = TextMaskTuner(tm)
         vw, vh = tuner.canvas.width, tuner.canvas.height
 
@@ -97,10 +91,10 @@ def run(model_dir: str | None = None) -> list[tuple[str, float]]:
         mgr = PipelineManager(device="cpu")
         mgr.configure(textmask_model=model_dir)
         for size in SIZES:
-            img = _picture(size)
+            img = picture(size)
             results.append((f"one tiny-CLIPSeg call: text_mask() {size}x{size}",
                             _median_ms(lambda i, img=img: textmask.text_mask(img, "hair", manager=mgr), 5)))
-        img = _picture(512)
+        img = picture(512)
         results.append(("one tiny-CLIPSeg call, 3 prompts batched, 512x512",
                         _median_ms(lambda i: textmask.text_mask(img, "face|hair|eyes", manager=mgr), 5)))
         # On a small, shared CPU torch's intra-op threads can wait on each other far

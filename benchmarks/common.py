@@ -7,6 +7,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
+
 
 @dataclass
 class Row:
@@ -93,3 +95,11 @@ def markdown_table(rows: list[Row]) -> str:
         else:
             out.append("| " + " | ".join(c.replace("|", "/") for c in r.cells()) + " |")
     return "\n".join(out)
+
+
+def picture(size: int) -> np.ndarray:
+    """A textured square test picture: gradients, a checkerboard and some noise."""
+    yy, xx = np.mgrid[:size, :size]
+    rng = np.random.default_rng(0)
+    base = np.stack([xx * 255 // size, yy * 255 // size, ((xx // 16 + yy // 16) % 2) * 200], -1)
+    return np.clip(base + rng.integers(-12, 13, size=base.shape), 0, 255).astype(np.uint8)
