@@ -162,7 +162,11 @@ class TextMaskTuner(widgets.VBox):
         self.view = ViewMap.fit(h, w, max_view, min_view)
         self._view_rgb = resize_rgba(self._rgb, self.view.view_width, self.view.view_height)
 
-        self.canvas = MultiCanvas(2, width=self.view.view_width, height=self.view.view_height)
+        self.canvas = MultiCanvas(
+            2, width=self.view.view_width, height=self.view.view_height,
+            # natural size (1 canvas px = 1 CSS px), shrinking only on narrow screens
+            layout=widgets.Layout(width=f"{self.view.view_width}px", max_width="100%", height="auto"),
+        )
         self.canvas.add_class("paint-widgets-canvas")
         self.output = widgets.Output(layout=widgets.Layout(max_height="10em", overflow="auto"))
         controls = self._build_controls()
@@ -396,9 +400,9 @@ class TextMaskTuner(widgets.VBox):
             continuous_update=True, layout=widgets.Layout(width="24em"),
         )
         grow = widgets.IntSlider(min=0, max=64, description="Grow", continuous_update=True,
-                                 layout=widgets.Layout(width="16em"))
+                                 layout=widgets.Layout(width="24em"))
         feather = widgets.IntSlider(min=0, max=64, description="Feather", continuous_update=True,
-                                    layout=widgets.Layout(width="16em"))
+                                    layout=widgets.Layout(width="24em"))
         self._label = widgets.Label()
         widgets.link((self, "prompt"), (self._text, "value"))
         widgets.link((self, "threshold"), (slider, "value"))

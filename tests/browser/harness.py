@@ -497,3 +497,22 @@ class FrameCounter:
     def reset(self) -> None:
         self.bytes = 0
         self.frames = 0
+
+
+# --------------------------------------------------------------------------- Notebook 7
+
+#: Pass as ``jupyterlab(extra_args=...)`` so Notebook 7 pages expose ``window.jupyterapp``.
+NOTEBOOK7_EXPOSE_APP_ARG = "--JupyterNotebookApp.expose_app_in_browser=True"
+
+
+def open_notebook7(page: Any, lab: LabServer, rel_path: str, *, run_all: bool = True,
+                   timeout: float = 60.0) -> None:
+    """Open ``rel_path`` in the Notebook 7 UI (``/notebooks/...``), wait for its kernel, run all cells.
+
+    The server must have been started with :data:`NOTEBOOK7_EXPOSE_APP_ARG` (the
+    ``notebook`` 7 server extension serves the page from the same jupyter_server).
+    """
+    page.set_default_timeout(timeout * 1000)
+    page.goto(f"{lab.url}/notebooks/{rel_path}?token={lab.token}", wait_until="domcontentloaded")
+    page.wait_for_function("() => window.jupyterapp !== undefined")
+    page.evaluate(_RUN_ALL_JS, run_all)
