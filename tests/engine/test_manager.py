@@ -48,7 +48,7 @@ def test_environment_variable_sets_the_default_model(tiny_models, monkeypatch):
     fresh.configure(model=str(tiny_models["sd-inpaint"]))
     assert fresh.default_model() == str(tiny_models["sd-inpaint"])
     monkeypatch.delenv("PAINT_WIDGETS_MODEL")
-    assert PipelineManager().default_model() == "stable-diffusion-v1-5/stable-diffusion-inpainting"
+    assert PipelineManager().default_model() == "stable-diffusion-v1-5/stable-diffusion-inpainting"  # the name only: no download
 
 
 def test_budget_evicts_least_recently_used(mgr, tiny_models):
