@@ -6,13 +6,10 @@ the worst case for infill. Run: ``python benchmarks/bench_imaging_outpaint.py``.
 
 from __future__ import annotations
 
-import statistics
-import time
-from collections.abc import Callable
 from functools import partial
 
 import numpy as np
-from common import picture
+from common import median_ms, picture
 
 from paint_widgets.imaging.infill import infill
 from paint_widgets.imaging.seam import seam_mask
@@ -28,16 +25,6 @@ def _border_hole(size: int) -> np.ndarray:
     return hole
 
 
-def _median_ms(fn: Callable[[], object], repeats: int) -> float:
-    fn()  # warm-up (imports, OpenCV's first call)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1000.0)
-    return statistics.median(times)
-
-
 def run(sizes: tuple[int, ...] = SIZES) -> list[tuple[str, float]]:
     """``[(name, median milliseconds), ...]`` for every infill method and the seam mask."""
     results: list[tuple[str, float]] = []
@@ -45,9 +32,9 @@ def run(sizes: tuple[int, ...] = SIZES) -> list[tuple[str, float]]:
         img, hole = picture(size), _border_hole(size)
         repeats = 3 if size <= 512 else 2
         for method in INFILL_METHODS:
-            ms = _median_ms(partial(infill, img, hole, method), repeats)
+            ms = median_ms(partial(infill, img, hole, method), repeats)
             results.append((f"infill {method} {size}x{size}", ms))
-        ms = _median_ms(partial(seam_mask, hole.astype(np.float32), 96, 16), repeats)
+        ms = median_ms(partial(seam_mask, hole.astype(np.float32), 96, 16), repeats)
         results.append((f"seam_mask 96/16 {size}x{size}", ms))
     return results
 
