@@ -3,12 +3,22 @@
 Importing the package is cheap: torch, diffusers and ipywidgets load only when a
 name that needs them is first used (PEP 562 ``__getattr__``). That keeps the
 Jupyter server extension and the imaging helpers light.
+
+Type checkers see the real objects: the ``TYPE_CHECKING`` block imports every lazy
+name from the module that defines it (``reveal_type(pw.inpaint)`` shows its
+signature), and a misspelt name is an error rather than ``Any``. The public names:
+
+- the Python API ``inpaint``, ``outcrop``, ``outpaint`` and what they take and give
+  (``GenerationParams``, ``Step`` -- what ``progress=`` receives -- and ``Result``);
+- the kernel's ``manager()`` / ``PipelineManager``, ``text_mask`` and ``infill``;
+- the widgets ``MaskPainter``, ``TextMaskTuner``, ``OutpaintMargins``, ``Studio``;
+- every error (eager: :mod:`.errors` imports nothing) and every warning.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import (
     CancelledError,
@@ -25,13 +35,30 @@ from .errors import (
     PromptTruncatedWarning,
 )
 
+if TYPE_CHECKING:  # keep in step with _LAZY (tests/test_typing.py checks)
+    from .engine.api import inpaint, outcrop, outpaint
+    from .engine.denoise import Step
+    from .engine.manager import PipelineManager, manager
+    from .engine.textmask import save_mask_debug, text_mask
+    from .imaging.infill import infill
+    from .imaging.masks import ErasedColourWarning
+    from .imaging.text_mask import TextMask
+    from .requests import GenerationParams
+    from .result import Result
+    from .widgets.mask_painter import MaskPainter
+    from .widgets.outpaint_margins import OutpaintMargins
+    from .widgets.studio import Studio
+    from .widgets.text_mask_tuner import TextMaskTuner
+
 __version__ = "0.1.0"
 
-# public name -> module that defines it
+# public name -> module that defines it (imported on first use)
 _LAZY: dict[str, str] = {
     "manager": "paint_widgets.engine.manager",
     "PipelineManager": "paint_widgets.engine.manager",
     "Result": "paint_widgets.result",
+    "GenerationParams": "paint_widgets.requests",
+    "Step": "paint_widgets.engine.denoise",
     "inpaint": "paint_widgets.engine.api",
     "outcrop": "paint_widgets.engine.api",
     "outpaint": "paint_widgets.engine.api",
@@ -39,6 +66,7 @@ _LAZY: dict[str, str] = {
     "text_mask": "paint_widgets.engine.textmask",
     "TextMask": "paint_widgets.imaging.text_mask",
     "save_mask_debug": "paint_widgets.engine.textmask",
+    "ErasedColourWarning": "paint_widgets.imaging.masks",
     "MaskPainter": "paint_widgets.widgets.mask_painter",
     "TextMaskTuner": "paint_widgets.widgets.text_mask_tuner",
     "OutpaintMargins": "paint_widgets.widgets.outpaint_margins",
@@ -46,6 +74,7 @@ _LAZY: dict[str, str] = {
 }
 
 __all__ = [
+    # errors and warnings (eager)
     "CancelledError",
     "CommandError",
     "GenerationError",
@@ -58,17 +87,35 @@ __all__ = [
     "OutputExistsError",
     "PaintError",
     "PromptTruncatedWarning",
-    *_LAZY,
+    # lazy (the keys of _LAZY)
+    "ErasedColourWarning",
+    "GenerationParams",
+    "MaskPainter",
+    "OutpaintMargins",
+    "PipelineManager",
+    "Result",
+    "Step",
+    "Studio",
+    "TextMask",
+    "TextMaskTuner",
+    "infill",
+    "inpaint",
+    "manager",
+    "outcrop",
+    "outpaint",
+    "save_mask_debug",
+    "text_mask",
 ]
 
+if not TYPE_CHECKING:  # hidden from type checkers, which see the real imports above
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'paint_widgets' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+    def __getattr__(name: str) -> Any:
+        module = _LAZY.get(name)
+        if module is None:
+            raise AttributeError(f"module 'paint_widgets' has no attribute {name!r}")
+        value = getattr(importlib.import_module(module), name)
+        globals()[name] = value
+        return value
 
 
 def __dir__() -> list[str]:

@@ -9,28 +9,34 @@ from __future__ import annotations
 
 import math
 import shlex
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .errors import InvalidInputError
 from .io import ImageLike, require_number
 
-#: InvokeAI sampler names we accept (``-A``).
-SAMPLERS = (
-    "ddim", "plms", "k_lms", "k_euler", "k_euler_a", "k_heun",
-    "k_dpm_2", "k_dpm_2_a", "k_dpmpp_2", "k_dpmpp_2_a",
-)
+# INFILL_METHODS, MAX_*, SAMPLERS and quote live in the parameter table now; re-exported here.
+from .params import CHANGED, HEAD, PARAM, PARAMS, TAIL, defaults_for, printed
+from .params import INFILL_METHODS as INFILL_METHODS
+from .params import MAX_SEED as MAX_SEED
+from .params import MAX_SIDE as MAX_SIDE
+from .params import MAX_STEPS as MAX_STEPS
+from .params import SAMPLERS as SAMPLERS
+from .params import number_text as _num
+from .params import quote as quote
+
 DIRECTIONS = ("top", "right", "bottom", "left")
-INFILL_METHODS = ("patchmatch", "telea", "tile", "color")
 REGIONS = ("auto", "full", "crop")
-MAX_STEPS = 1000
-MAX_SIDE = 8192
-MAX_SEED = 2**32 - 1
 
 
 @dataclass(frozen=True)
 class GenerationParams:
-    """The sampling parameters every generating operation shares (``invoke>`` switches)."""
+    """The sampling parameters every generating operation shares (``invoke>`` switches).
+
+    One field per row of :data:`paint_widgets.params.PARAMS`, with the row's default (a
+    test checks they agree); validation, the printed switches and :meth:`as_dict` (the
+    PNG metadata) all come from that table.
+    """
 
     prompt: str = ""
     negative_prompt: str = ""
@@ -53,89 +59,65 @@ class GenerationParams:
     model: str | None = None
 
     def __post_init__(self) -> None:
-        if not isinstance(self.prompt, str) or not isinstance(self.negative_prompt, str):
-            raise InvalidInputError("prompt and negative_prompt must be strings")
-        set_ = object.__setattr__
-        set_(self, "steps", require_number(self.steps, "steps (-s)", low=1, high=MAX_STEPS, integer=True))
-        set_(self, "cfg", require_number(self.cfg, "cfg_scale (-C)", low=0.0, high=100.0))
-        set_(self, "strength", require_number(self.strength, "strength (-f)", low=0.0, low_open=True, high=1.0))
-        if self.seed is not None:
-            set_(self, "seed", require_number(self.seed, "seed (-S)", low=0, high=MAX_SEED, integer=True))
-        if self.sampler not in SAMPLERS:
-            raise InvalidInputError(f"unknown sampler {self.sampler!r} (-A); choose one of: {', '.join(SAMPLERS)}")
-        set_(self, "iterations", require_number(self.iterations, "iterations (-n)", low=1, high=1000, integer=True))
-        for name in ("width", "height"):
-            value = getattr(self, name)
-            if value is not None:
-                set_(self, name, require_number(value, f"{name} (-{name[0].upper()})", low=64, high=MAX_SIDE, integer=True))
-        set_(self, "inpaint_replace", require_number(self.inpaint_replace, "inpaint_replace (-r)", low=0.0, high=1.0))
-        set_(self, "seam_size", require_number(self.seam_size, "seam_size", low=0, high=1024, integer=True))
-        set_(self, "seam_blur", require_number(self.seam_blur, "seam_blur", low=0, high=1024, integer=True))
-        set_(self, "seam_strength", require_number(self.seam_strength, "seam_strength", low=0.0, low_open=True, high=1.0))
-        set_(self, "seam_steps", require_number(self.seam_steps, "seam_steps", low=1, high=MAX_STEPS, integer=True))
-        _require_a_step(self.steps, self.strength, "steps (-s)", "strength (-f)")
+        texts = [p for p in PARAMS if p.is_text]
+        if any(not isinstance(getattr(self, p.name), str) for p in texts):
+            raise InvalidInputError(f"{' and '.join(p.name for p in texts)} must be strings")
+        for p in PARAMS:  # ranges and choices from the table, in its order
+            object.__setattr__(self, p.name, p.check(getattr(self, p.name)))
+        steps, strength = PARAM["steps"], PARAM["strength"]
+        _require_a_step(self.steps, self.strength, steps.label, strength.label)
         if self.seam_size > 0:
-            _require_a_step(self.seam_steps, self.seam_strength, "seam_steps", "seam_strength")
-        set_(self, "tile_size", require_number(self.tile_size, "tile_size", low=1, high=1024, integer=True))
-        if self.infill_method not in INFILL_METHODS:
-            raise InvalidInputError(
-                f"unknown infill method {self.infill_method!r}; choose one of: {', '.join(INFILL_METHODS)}"
-            )
+            seam_steps, seam_strength = PARAM["seam_steps"], PARAM["seam_strength"]
+            _require_a_step(self.seam_steps, self.seam_strength, seam_steps.label, seam_strength.label)
+
+    @classmethod
+    def for_operation(cls, operation: str, **changes: Any) -> GenerationParams:
+        """The defaults of ``operation`` (``"inpaint"``, ``"outcrop"``, ``"outpaint"``) with ``changes``."""
+        return cls(**{**defaults_for(operation), **changes})
 
     def with_(self, **changes: Any) -> GenerationParams:
         """A copy with ``changes`` applied (validated again)."""
         return replace(self, **changes)
 
     def switches(self, seed: int, width: int, height: int) -> list[str]:
-        """The reference's switch order: ``-s -S -W -H -C ... -A -f``, plus non-defaults."""
-        out = ["-s", str(self.steps), "-S", str(seed), "-W", str(width), "-H", str(height),
-               "-C", _num(self.cfg)]
+        """The reference's switch order before ``-I``: ``-s -S -W -H -C``.
+
+        ``seed``, ``width`` and ``height`` are the image's (the seed drawn, the size made).
+        """
+        image = {"seed": seed, "width": width, "height": height}
+        out: list[str] = []
+        for p in printed(HEAD):
+            out += p.tokens(image[p.name] if p.per_image else getattr(self, p.name))
         return out
 
     def tail_switches(self) -> list[str]:
-        """Switches after ``-I``: sampler, strength, and any non-default extras."""
-        out = ["-A", self.sampler, "-f", _num(self.strength)]
-        defaults = GenerationParams()
-        for name, flag in (("inpaint_replace", "-r"), ("seam_size", "--seam_size"),
-                           ("seam_blur", "--seam_blur"), ("seam_strength", "--seam_strength"),
-                           ("seam_steps", "--seam_steps"), ("tile_size", "--tile_size"),
-                           ("infill_method", "--infill_method")):
-            value = getattr(self, name)
-            if value != getattr(defaults, name):
-                out += [flag, _num(value) if isinstance(value, float) else str(value)]
-        if self.negative_prompt:
-            out += ["--negative_prompt", quote(self.negative_prompt)]
-        if self.color_correct:
-            out += ["--color_correct"]
+        """Switches after ``-I``: sampler and strength (``-A -f``), then any non-default extras."""
+        out: list[str] = []
+        for p in printed(TAIL):
+            out += p.tokens(getattr(self, p.name))
+        for p in printed(CHANGED):
+            value = getattr(self, p.name)
+            if value != p.default:
+                out += p.tokens(value)
         return out
 
     def changed_switches(self, defaults: GenerationParams) -> list[str]:
-        """Switches for the values that differ from ``defaults`` (``!fix`` lines print these)."""
+        """Switches for the values that differ from ``defaults`` (``!fix`` lines print these).
+
+        Prompt and seed are printed as ``-p``/``-S`` anyway; ``-n``, ``-W``/``-H`` do not apply.
+        """
         out: list[str] = []
-        for name, flag in _FIX_SWITCHES:
-            value = getattr(self, name)
-            if value == getattr(defaults, name):
+        for p in PARAMS:
+            if p.printed is None or p.per_image:
                 continue
-            if isinstance(value, bool):
-                out.append(flag)
-            elif isinstance(value, str):
-                out += [flag, quote(value) if name == "negative_prompt" else value]
-            else:
-                out += [flag, _num(value) if isinstance(value, float) else str(value)]
+            value = getattr(self, p.name)
+            if value != getattr(defaults, p.name):
+                out += p.tokens(value)
         return out
 
     def as_dict(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
-
-
-#: Parameters a ``!fix`` line prints when they differ from the request's defaults
-#: (prompt and seed are printed as ``-p``/``-S`` anyway; -n and -W/-H do not apply).
-_FIX_SWITCHES = (
-    ("steps", "-s"), ("cfg", "-C"), ("strength", "-f"), ("sampler", "-A"), ("inpaint_replace", "-r"),
-    ("seam_size", "--seam_size"), ("seam_blur", "--seam_blur"), ("seam_strength", "--seam_strength"),
-    ("seam_steps", "--seam_steps"), ("tile_size", "--tile_size"), ("infill_method", "--infill_method"),
-    ("negative_prompt", "--negative_prompt"), ("color_correct", "--color_correct"),
-)
+        """``{name: value}`` of every parameter in the table (what the PNG metadata stores)."""
+        return {p.name: getattr(self, p.name) for p in PARAMS}
 
 
 def _require_a_step(steps: int, strength: float, steps_flag: str, strength_flag: str) -> None:
@@ -148,16 +130,6 @@ def _require_a_step(steps: int, strength: float, steps_flag: str, strength_flag:
             f"{steps_flag} = {steps} with {strength_flag} = {strength:g} runs int({steps} x {strength:g}) = 0 "
             f"denoising steps; use {steps_flag} = {need} or more, or a higher {strength_flag}"
         )
-
-
-def _num(value: float) -> str:
-    """Floats as the reference prints them: ``7.5``, ``20.0``, ``0.75``."""
-    return repr(float(value)) if math.isfinite(value) else str(value)
-
-
-def quote(text: str) -> str:
-    """Quote a prompt the way ``invoke>`` prints it (double quotes)."""
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _path_arg(value: Any) -> str:
@@ -223,8 +195,8 @@ class OutcropRequest:
 
     @staticmethod
     def default_params() -> GenerationParams:
-        """The reference's outcrop defaults: strength 0.9 and a 96 px seam pass."""
-        return GenerationParams(strength=0.9, seam_size=96, seam_blur=16, seam_strength=0.7, seam_steps=20)
+        """The reference's outcrop defaults (the table's): strength 0.9 and a 96 px seam pass."""
+        return GenerationParams.for_operation("outcrop")
 
     def __post_init__(self) -> None:
         for side in DIRECTIONS:
@@ -287,4 +259,13 @@ class MaskRequest:
         object.__setattr__(self, "threshold", require_number(self.threshold, "text mask threshold", low=0.0, high=1.0))
 
     def command(self) -> str:
-        return f"!mask {_path_arg(self.image_ref or '<image>')} -tm {_path_arg(self.prompt)} {_num(self.threshold)}"
+        return mask_command(self.image_ref, self.prompt, self.threshold)
+
+
+def mask_command(image_ref: str | None, prompt: str, threshold: float) -> str:
+    """The ``!mask`` line: the one printed and the one stored in the three PNGs.
+
+    ``image_ref`` None (an array, not a file) prints ``<image>``; the image and the
+    text are shell-quoted only when they need it, so the line parses back the same.
+    """
+    return f"!mask {_path_arg(image_ref or '<image>')} -tm {_path_arg(prompt)} {_num(threshold)}"

@@ -16,6 +16,10 @@
 
 A failed command prints one ``error: ...`` line and the next one runs; the exit
 status is 1 if any command failed, 0 otherwise (2 for bad options).
+
+A model that is not on disk yet is downloaded on first use; its progress (which
+model, bytes done of total, then the load) goes to standard error. The libraries'
+own progress bars and import warnings are shown only with ``-v``.
 """
 
 from __future__ import annotations
@@ -71,6 +75,35 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from ..engine import hub
+
+    hub.set_verbose(args.verbose)
+    with hub.report_loads(LoadPrinter(sys.stderr)):
+        return _main(args)
+
+
+class LoadPrinter:
+    """Model download and load progress as lines on a stream (redrawn in place on a terminal)."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.tty = stream.isatty()
+        self._last: tuple[str, str, int] | None = None
+
+    def __call__(self, event: object) -> None:
+        phase, model = getattr(event, "phase", ""), getattr(event, "model", "")
+        done, total = getattr(event, "done", 0), getattr(event, "total", 0)
+        quarter = 4 * done // total if phase == "download" and total else 0
+        key = (phase, model, quarter)
+        if not self.tty and key == self._last:
+            return  # a log file gets a line per phase and per quarter of a download, not per chunk
+        end = "\r" if self.tty and phase == "download" and done < total else "\n"
+        print(f"{event.describe()}\033[K" if self.tty else event.describe(),  # type: ignore[attr-defined]
+              end=end, file=self.stream, flush=True)
+        self._last = key
+
+
+def _main(args: argparse.Namespace) -> int:
     try:
         from ..engine.manager import manager
 

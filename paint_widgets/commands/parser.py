@@ -35,20 +35,20 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import io
 import json
 import os
 import re
 import shlex
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
-from typing import Any
+from typing import Any, NoReturn, cast
 
 from ..errors import CommandError, InvalidInputError
 from ..io import MAX_METADATA_CHARS, read_metadata, read_png_text
+from ..params import INFILL_METHODS, PARAM, PARAMS, SAMPLERS, Param, with_switches
 from ..requests import (
     DIRECTIONS,
-    INFILL_METHODS,
-    SAMPLERS,
     GenerationParams,
     InpaintRequest,
     MaskRequest,
@@ -59,12 +59,8 @@ from ..requests import (
 #: Where outputs go unless ``--outdir``/``-o`` says otherwise (relative to the working folder).
 DEFAULT_OUTDIR = os.path.join("outputs", "img-samples")
 
-#: GenerationParams fields a command line can set.
-PARAM_FIELDS = (
-    "prompt", "negative_prompt", "steps", "cfg", "strength", "seed", "sampler", "iterations",
-    "width", "height", "inpaint_replace", "seam_size", "seam_blur", "seam_strength",
-    "seam_steps", "tile_size", "infill_method", "color_correct",
-)
+#: GenerationParams fields a command line can set (the table's rows with switches).
+PARAM_FIELDS = tuple(p.name for p in with_switches())
 
 #: Switches (dest names) that only a prompt line takes, not ``!fix``.
 _INPAINT_ONLY = ("init_img", "init_mask", "invert_mask", "text_mask")
@@ -98,7 +94,7 @@ class Command:
         params = self.params
         if params is None or not changes:
             return self
-        unknown = sorted(set(changes) - set(PARAM_FIELDS) - {"model"})
+        unknown = sorted(set(changes) - set(PARAM))
         if unknown:
             raise CommandError(f"unknown parameter(s) {', '.join(unknown)}; use: {', '.join(PARAM_FIELDS)}")
         try:
@@ -115,10 +111,10 @@ class Command:
 class _Parser(argparse.ArgumentParser):
     """argparse that raises :class:`CommandError` instead of printing usage and exiting."""
 
-    def error(self, message: str):  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         raise CommandError(message)
 
-    def exit(self, status: int = 0, message: str | None = None):  # type: ignore[override]
+    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
         raise CommandError(message or "cannot parse the command")
 
 
@@ -139,29 +135,23 @@ def _float(text: str) -> float:
     return value
 
 
+def _argparse_options(param: Param) -> dict[str, Any]:
+    """How argparse reads one parameter's value: a flag, a whole number, a number or a word."""
+    if param.type is bool:
+        return {"action": "store_true"}
+    options: dict[str, Any] = {"metavar": param.metavar}
+    if param.type in (int, float):
+        options["type"] = _int if param.type is int else _float
+    return options
+
+
 def _build_parser() -> _Parser:
     p = _Parser(prog="invoke>", add_help=False, allow_abbrev=False, exit_on_error=False,
                 argument_default=argparse.SUPPRESS)
     add = p.add_argument
-    # generation (GenerationParams fields; dest = field name)
-    add("-p", "--prompt", dest="prompt", metavar="TEXT")
-    add("--negative_prompt", dest="negative_prompt", metavar="TEXT")
-    add("-s", "--steps", dest="steps", type=_int)
-    add("-S", "--seed", dest="seed", type=_int)
-    add("-C", "--cfg_scale", dest="cfg", type=_float)
-    add("-f", "--strength", dest="strength", type=_float)
-    add("-A", "--sampler", dest="sampler", metavar="SAMPLER")
-    add("-n", "--iterations", dest="iterations", type=_int)
-    add("-W", "--width", dest="width", type=_int)
-    add("-H", "--height", dest="height", type=_int)
-    add("-r", "--inpaint_replace", dest="inpaint_replace", type=_float)
-    add("--seam_size", dest="seam_size", type=_int)
-    add("--seam_blur", dest="seam_blur", type=_int)
-    add("--seam_strength", dest="seam_strength", type=_float)
-    add("--seam_steps", dest="seam_steps", type=_int)
-    add("--tile_size", dest="tile_size", type=_int)
-    add("--infill_method", dest="infill_method", metavar="METHOD")
-    add("--color_correct", dest="color_correct", action="store_true")
+    # generation: one switch per row of the parameter table (dest = GenerationParams field)
+    for param in with_switches():
+        add(*param.switches, dest=param.name, help=param.help, **_argparse_options(param))
     # inpainting
     add("-I", "--init_img", dest="init_img", metavar="IMAGE")
     add("-M", "--init_mask", dest="init_mask", metavar="MASK")
@@ -258,7 +248,8 @@ def split_prompt(line: str) -> tuple[str, list[str]]:
     """
     line = line.strip()
     if line[:1] in ("'", '"'):
-        lexer = shlex.shlex(line, posix=True)
+        rest = io.StringIO(line)
+        lexer = shlex.shlex(rest, posix=True)
         lexer.whitespace_split = True
         lexer.commenters = ""
         try:
@@ -268,7 +259,7 @@ def split_prompt(line: str) -> tuple[str, list[str]]:
                 raise CommandError("the prompt's opening quote is never closed") from None
             prompt = None  # an apostrophe ('twas ...): read the prompt unquoted
         if prompt is not None:
-            return prompt, _split(lexer.instream.read())
+            return prompt, _split(rest.read())  # what the lexer has not read
     match = _FIRST_SWITCH.search(line)
     if match is None:
         return line, []
@@ -280,10 +271,9 @@ def split_prompt(line: str) -> tuple[str, list[str]]:
 
 def _params(values: Mapping[str, Any], base: GenerationParams) -> GenerationParams:
     changes = {name: values[name] for name in PARAM_FIELDS if name in values}
-    if "sampler" in changes:
-        changes["sampler"] = str(changes["sampler"]).lower()
-    if "infill_method" in changes:
-        changes["infill_method"] = str(changes["infill_method"]).lower()
+    for param in PARAMS:  # choices are read case-insensitively (-A K_EULER)
+        if param.choices and param.name in changes:
+            changes[param.name] = str(changes[param.name]).lower()
     return base.with_(**changes) if changes else base
 
 
@@ -345,7 +335,8 @@ def _out_direction(values: list[str]) -> tuple[str, int | None]:
 
 def _default_params(cls: type) -> GenerationParams:
     spec = next(f for f in fields(cls) if f.name == "params")
-    return spec.default_factory()  # type: ignore[misc]
+    factory = cast(Callable[[], GenerationParams], spec.default_factory)
+    return factory()
 
 
 def _image_path(ref: str) -> str:
@@ -475,7 +466,7 @@ def image_defaults(path: str | os.PathLike) -> dict[str, Any]:
     evaluated; a file that is missing or not an image gives ``{}``.
     """
     ours = read_metadata(path)
-    stored = ours.get("params") if isinstance(ours.get("params"), dict) else {}
+    stored: dict[str, Any] = ours["params"] if isinstance(ours.get("params"), dict) else {}
     found: dict[str, Any] = {}
     for name in ("prompt", "negative_prompt"):
         if isinstance(stored.get(name), str) and stored[name]:

@@ -6,9 +6,12 @@ widgets and the command language build, then runs it on the kernel's manager.
 
 from __future__ import annotations
 
+import dataclasses
 import os
+from collections.abc import Callable
 from typing import Any
 
+from ..cancel import CancelToken
 from ..io import ImageLike
 from ..requests import GenerationParams, InpaintRequest, OutcropRequest, OutpaintRequest
 from ..result import Result
@@ -49,6 +52,7 @@ def inpaint(
     region: str = "auto",
     crop_padding: int = 32,
     mgr: PipelineManager | None = None,
+    cancel: CancelToken | None = None,
 ) -> Result:
     """Repaint the masked part of ``image``; everything outside stays bit-identical.
 
@@ -74,7 +78,7 @@ def inpaint(
         image=image, mask=mask, params=params, invert_mask=invert_mask, text_mask=text_mask,
         region=region, crop_padding=crop_padding, image_ref=_ref(image), mask_ref=_ref(mask),
     )
-    return run(request, progress=progress, mgr=mgr)
+    return run(request, progress=progress, mgr=mgr, cancel=cancel)
 
 
 def _params(prompt: str | None, params: dict[str, Any], defaults: GenerationParams) -> GenerationParams:
@@ -94,6 +98,8 @@ def outcrop(
     prompt: str | None = None,
     progress: ProgressFn | None = None,
     mgr: PipelineManager | None = None,
+    cancel: CancelToken | None = None,
+    on_wait: Callable[[], None] | None = None,
     **params: Any,
 ) -> Result:
     """Grow the canvas (each margin rounded up to 64 px) and paint the new area.
@@ -105,7 +111,7 @@ def outcrop(
     request = OutcropRequest(image=image, top=top, right=right, bottom=bottom, left=left,
                              params=_params(prompt, params, OutcropRequest.default_params()),
                              image_ref=_ref(image))
-    return run(request, progress=progress, mgr=mgr)
+    return run(request, progress=progress, mgr=mgr, cancel=cancel, on_wait=on_wait)
 
 
 def outpaint(
@@ -116,6 +122,8 @@ def outpaint(
     prompt: str | None = None,
     progress: ProgressFn | None = None,
     mgr: PipelineManager | None = None,
+    cancel: CancelToken | None = None,
+    on_wait: Callable[[], None] | None = None,
     **params: Any,
 ) -> Result:
     """Shift the picture away from ``direction`` by ``pixels`` (default half) and paint the strip.
@@ -124,20 +132,31 @@ def outpaint(
     """
     request = OutpaintRequest(image=image, direction=direction, pixels=pixels,
                               params=_params(prompt, params, GenerationParams()), image_ref=_ref(image))
-    return run(request, progress=progress, mgr=mgr)
+    return run(request, progress=progress, mgr=mgr, cancel=cancel, on_wait=on_wait)
 
 
-def run(request: Any, *, progress: ProgressFn | None = None, mgr: PipelineManager | None = None) -> Result:
-    """Carry out any request object (what the widgets and the command language call)."""
+def run(request: Any, *, progress: ProgressFn | None = None, mgr: PipelineManager | None = None,
+        cancel: CancelToken | None = None, on_wait: Callable[[], None] | None = None) -> Result:
+    """Carry out any request object (what the widgets and the command language call).
+
+    The run holds the manager from its first pass to its last, so no other run's pass
+    comes between them, and it keeps the model it started with (``configure(model=...)``
+    meanwhile applies to the next run; every image's metadata names the model that made
+    it). ``cancel`` stops it at its next check, whatever it is doing; ``on_wait`` is
+    called once if it has to wait for another run to finish.
+    """
     mgr = mgr or manager()
-    if isinstance(request, InpaintRequest):
-        from .inpainting import run_inpaint
+    if not isinstance(request, (InpaintRequest, OutcropRequest, OutpaintRequest)):
+        raise TypeError(f"not a generation request: {type(request).__name__}")
+    params = request.params
+    request = dataclasses.replace(request, params=params.with_(model=params.model or mgr.default_model()))
+    with mgr.session(cancel, on_wait=on_wait):
+        if isinstance(request, InpaintRequest):
+            from .inpainting import run_inpaint
 
-        return run_inpaint(request, mgr, progress=progress)
-    from .outpainting import run_outcrop, run_outpaint
+            return run_inpaint(request, mgr, progress=progress)
+        from .outpainting import run_outcrop, run_outpaint
 
-    if isinstance(request, OutcropRequest):
-        return run_outcrop(request, mgr, progress=progress)
-    if isinstance(request, OutpaintRequest):
+        if isinstance(request, OutcropRequest):
+            return run_outcrop(request, mgr, progress=progress)
         return run_outpaint(request, mgr, progress=progress)
-    raise TypeError(f"not a generation request: {type(request).__name__}")

@@ -30,8 +30,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import InvalidInputError, MaskError
+from ..imaging.box import Box
 from ..imaging.masks import bounding_box
-from ..imaging.outpaint_geometry import Box
 
 #: ``auto`` crops when the image's longest side exceeds this many times the native size...
 AUTO_MIN_SIDE_FACTOR = 1.5
@@ -80,15 +80,15 @@ def crop_box(paint: np.ndarray, padding: int, *, aspect: float = 1.0, multiple: 
             "area to crop around. Paint an area, or pass a mask (-M) or a text mask (-tm)"
         )
     height, width = paint.shape[:2]
-    top, left, bottom, right = box[0] - padding, box[1] - padding, box[2] + padding, box[3] + padding
-    h, w = bottom - top, right - left
+    top, left, bottom, right = box.top - padding, box.left - padding, box.bottom + padding, box.right + padding
+    h: float = bottom - top
+    w: float = right - left
     if w < h * aspect:
         w = h * aspect
     else:
         h = w / aspect
-    h, w = _round_up(h, multiple), _round_up(w, multiple)
-    y0, y1 = _place(top, bottom, h, height)
-    x0, x1 = _place(left, right, w, width)
+    y0, y1 = _place(top, bottom, _round_up(h, multiple), height)
+    x0, x1 = _place(left, right, _round_up(w, multiple), width)
     return Box(y0, x0, y1, x1)
 
 
@@ -98,12 +98,13 @@ def reach_box(paint: np.ndarray, reach: int) -> Box | None:
     if box is None:
         return None
     height, width = paint.shape[:2]
-    return Box(max(box[0] - reach, 0), max(box[1] - reach, 0), min(box[2] + reach, height), min(box[3] + reach, width))
+    return Box(max(box.top - reach, 0), max(box.left - reach, 0),
+               min(box.bottom + reach, height), min(box.right + reach, width))
 
 
 def generation_size(box: Box, native: int, multiple: int = MULTIPLE) -> tuple[int, int]:
     """``(width, height)`` to generate ``box`` at: longer side ``native``, sides multiples of 8."""
-    bw, bh = box.right - box.left, box.bottom - box.top
+    bw, bh = box.width, box.height
     scale = native / max(bw, bh)
 
     def snap(v: float) -> int:
@@ -113,7 +114,8 @@ def generation_size(box: Box, native: int, multiple: int = MULTIPLE) -> tuple[in
 
 
 def box_area(box: Box) -> int:
-    return (box.bottom - box.top) * (box.right - box.left)
+    """Pixels in ``box`` (:attr:`Box.area`; kept for callers of this module)."""
+    return box.area
 
 
 def choose_region(paint: np.ndarray, region: str, padding: int, native: int) -> Box | None:

@@ -78,7 +78,7 @@ class DenoiseSettings:
 
 def latent_mask(paint: np.ndarray, height: int, width: int, factor: int) -> torch.Tensor:
     """The hard paint mask at latent resolution, as diffusers' inpaint pipeline sees it."""
-    hard = Image.fromarray(((paint > 0) * 255).astype(np.uint8)).resize((width // factor, height // factor), Image.NEAREST)
+    hard = Image.fromarray(((paint > 0) * 255).astype(np.uint8)).resize((width // factor, height // factor), Image.Resampling.NEAREST)
     return torch.from_numpy(np.asarray(hard, dtype=np.float32) / 255.0)[None, None]
 
 

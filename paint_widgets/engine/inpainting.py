@@ -8,14 +8,14 @@ fit it to the model's grid, denoise once per iteration, restore the size, and
 paste the original back so unpainted pixels are bit-identical.
 
 ``region`` applies to inpainting a mask; outpainting an RGBA image with
-transparent borders always generates the whole canvas.
+transparent borders always generates the whole canvas. The generation itself
+(:func:`~.generation.generate_on_canvas`, :func:`~.generation.extend_canvas`) lives
+in :mod:`.generation`, shared with :mod:`.outpainting`.
 """
 
 from __future__ import annotations
 
 import os
-import random
-from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
@@ -23,25 +23,21 @@ from PIL import Image
 from ..errors import MaskError
 from ..imaging import masks
 from ..imaging.outpaint_geometry import is_outpainting
-from ..imaging.paste import colour_correct, paste_back
 from ..io import load_image, to_rgb_array
-from ..requests import GenerationParams, InpaintRequest
+from ..requests import InpaintRequest
 from ..result import Result
-from .crop import Box, choose_region, crop_padding_for, generation_size, native_size, reach_box
-from .denoise import DenoiseSettings, ProgressFn, denoise_masked
+from .denoise import DenoiseSettings, ProgressFn
+from .generation import (
+    PASTE_BLUR,
+    PASTE_DILATE,
+    Canvas,
+    add_image,
+    extend_canvas,
+    generate_on_canvas,
+    paste_near_mask,
+    seeds_for,
+)
 from .manager import PipelineManager
-
-#: Paste-back: grow the paint area by this much, then feather over this much.
-PASTE_DILATE = 8
-PASTE_BLUR = 8
-
-
-@dataclass
-class Canvas:
-    """An image and its paint mask at the size the output will have."""
-
-    rgb: np.ndarray  # uint8 (H, W, 3)
-    paint: np.ndarray  # float32 (H, W), 1 = paint
 
 
 def resolve_mask(request: InpaintRequest, image: Image.Image, mgr: PipelineManager) -> np.ndarray:
@@ -74,98 +70,11 @@ def fit_canvas(image: Image.Image, paint: np.ndarray, width: int | None, height:
     w, h = width or image.width, height or image.height
     rgb = to_rgb_array(image)
     if (w, h) != image.size:
-        rgb = np.asarray(Image.fromarray(rgb).resize((w, h), Image.LANCZOS))
-        paint = np.asarray(Image.fromarray(paint).resize((w, h), Image.BILINEAR), dtype=np.float32)
+        rgb = np.asarray(Image.fromarray(rgb).resize((w, h), Image.Resampling.LANCZOS))
+        paint = np.asarray(Image.fromarray(paint).resize((w, h), Image.Resampling.BILINEAR), dtype=np.float32)
         if not np.any(paint > 0):
             raise MaskError("the mask vanished when resizing to -W/-H; paint a larger area")
     return Canvas(rgb=rgb, paint=paint)
-
-
-def grid_size(width: int, height: int, multiple: int = 8) -> tuple[int, int]:
-    """The nearest size whose sides are multiples of ``multiple`` (the VAE's grid), at least 64."""
-    def snap(v: int) -> int:
-        return max(64, int(round(v / multiple)) * multiple)
-
-    return snap(width), snap(height)
-
-
-def generate_on_canvas(
-    mgr: PipelineManager,
-    canvas: Canvas,
-    settings: DenoiseSettings,
-    *,
-    model: str | None,
-    progress: ProgressFn | None = None,
-    color_correct: bool = False,
-    region: str = "full",
-    crop_padding: int = 32,
-) -> np.ndarray:
-    """One masked generation, pasted back onto the canvas.
-
-    ``region="full"`` generates the whole canvas (snapped to the VAE's grid);
-    ``"crop"`` only the padded box around the mask, at the model's native size
-    (:mod:`.crop`); ``"auto"`` crops a small mask on a large image. Pixels outside
-    the generated window and outside the feathered mask come back unchanged.
-    """
-    with mgr.generating() as cancel:
-        pipe = mgr.pipeline(model)
-        native = native_size(pipe)
-        box = choose_region(canvas.paint, region, crop_padding_for(crop_padding, PASTE_DILATE, PASTE_BLUR), native)
-        window = canvas if box is None else crop_canvas(canvas, box)
-        h, w = window.rgb.shape[:2]
-        size = grid_size(w, h) if box is None else generation_size(box, native)
-        rgb, paint = resize_canvas(window, size)
-        base = dict(getattr(pipe, "_paint_widgets_base_scheduler", None) or pipe.scheduler.config)
-        pipe._paint_widgets_base_scheduler = base
-        generated = denoise_masked(pipe, rgb, paint, settings, base_scheduler_config=base,
-                                   progress=progress, cancel=cancel)
-    if size != (w, h):
-        generated = np.asarray(Image.fromarray(generated).resize((w, h), Image.LANCZOS))
-    if color_correct:
-        generated = colour_correct(window.rgb, generated, window.paint)
-    pasted = paste_near_mask(window.rgb, generated, window.paint)
-    if box is None:
-        return pasted
-    out = canvas.rgb.copy()
-    out[box.top:box.bottom, box.left:box.right] = pasted
-    return out
-
-
-def paste_near_mask(original: np.ndarray, generated: np.ndarray, paint: np.ndarray) -> np.ndarray:
-    """:func:`paste_back`, computed only where it can change anything; the same pixels.
-
-    The paste-back alpha reaches ``PASTE_DILATE + PASTE_BLUR`` pixels past the mask,
-    so only the mask's bounding box grown by that much is blended; the rest is copied.
-    """
-    out = original.copy()
-    box = reach_box(paint, PASTE_DILATE + PASTE_BLUR)
-    if box is not None:
-        rows, cols = slice(box.top, box.bottom), slice(box.left, box.right)
-        out[rows, cols] = paste_back(original[rows, cols], generated[rows, cols], paint[rows, cols],
-                                     dilate=PASTE_DILATE, blur=PASTE_BLUR)
-    return out
-
-
-def crop_canvas(canvas: Canvas, box: Box) -> Canvas:
-    """The part of ``canvas`` inside ``box`` (views, not copies)."""
-    rows, cols = slice(box.top, box.bottom), slice(box.left, box.right)
-    return Canvas(rgb=canvas.rgb[rows, cols], paint=canvas.paint[rows, cols])
-
-
-def resize_canvas(canvas: Canvas, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """Image (Lanczos) and mask (bilinear) at ``size = (width, height)``; unchanged if equal."""
-    rgb, paint = np.ascontiguousarray(canvas.rgb), np.ascontiguousarray(canvas.paint, dtype=np.float32)
-    if size == (rgb.shape[1], rgb.shape[0]):
-        return rgb, paint
-    rgb = np.asarray(Image.fromarray(rgb).resize(size, Image.LANCZOS))
-    paint = np.asarray(Image.fromarray(paint).resize(size, Image.BILINEAR), dtype=np.float32)
-    return rgb, paint
-
-
-def seeds_for(seed: int | None, iterations: int) -> list[int]:
-    """``-S`` then ``-S+1``...; a random first seed when none is given."""
-    first = random.randrange(0, 2**32) if seed is None else int(seed)
-    return [(first + i) % 2**32 for i in range(iterations)]
 
 
 def run_inpaint(request: InpaintRequest, mgr: PipelineManager, *, progress: ProgressFn | None = None) -> Result:
@@ -179,8 +88,6 @@ def run_inpaint(request: InpaintRequest, mgr: PipelineManager, *, progress: Prog
     result = Result(images=[], seeds=[], commands=[], request=request)
     for seed in seeds_for(p.seed, p.iterations):
         if outpainting:
-            from .outpainting import extend_canvas
-
             out = extend_canvas(mgr, canvas.rgb, canvas.paint, p, seed, progress=progress)
         else:
             settings = DenoiseSettings(
@@ -194,17 +101,5 @@ def run_inpaint(request: InpaintRequest, mgr: PipelineManager, *, progress: Prog
     return result
 
 
-def add_image(result: Result, out: np.ndarray, seed: int, mgr: PipelineManager,
-              params: GenerationParams | None = None) -> None:
-    """Append one generated image with its seed, command line and metadata to ``result``."""
-    request = result.request
-    h, w = out.shape[:2]
-    command = request.command(seed, w, h)
-    values = (params or request.params).as_dict()
-    values.update(seed=seed, width=w, height=h, model=values["model"] or mgr.default_model())
-    result.images.append(Image.fromarray(out))
-    result.seeds.append(seed)
-    result.commands.append(command)
-    result.metadata.append(
-        {"app": "paint_widgets", "type": type(request).__name__, "command": command, "params": values}
-    )
+#: ``PASTE_*``, ``Canvas`` and ``paste_near_mask`` are re-exported: they lived here first.
+__all__ = ["PASTE_BLUR", "PASTE_DILATE", "Canvas", "fit_canvas", "paste_near_mask", "resolve_mask", "run_inpaint"]

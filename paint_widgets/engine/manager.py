@@ -18,15 +18,16 @@ import threading
 import traceback
 import types
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
+from ..cancel import CancelToken
 from ..errors import InvalidInputError, OutOfMemoryError
 from ..io import require_number
-from . import loading
+from . import hub, loading
 from .devices import empty_cache, is_out_of_memory, pick_device, pick_dtype
 
 
@@ -59,7 +60,8 @@ class PipelineManager:
         self._model: str | None = None
         self._textmask_model: str | None = None
         self._residents: OrderedDict[tuple[str, str], _Resident] = OrderedDict()
-        self._cancel = threading.Event()
+        self._runs: set[CancelToken] = set()  # the tokens of the runs holding the manager
+        self._local = threading.local()  # this thread's run, while it holds the manager
 
     # ------------------------------------------------------------------ settings
 
@@ -73,32 +75,37 @@ class PipelineManager:
         from now on; ``fast="compile"`` also ``torch.compile``s the UNet and the VAE
         decoder (see :mod:`paint_widgets.engine.fast`); ``fast=False`` (default): neither.
         """
-        with self.lock:
-            # Check what can be checked before changing anything: a bad value leaves every
-            # setting as it was. A local model path that does not exist is refused here, so
-            # the previous model stays the default (a Hub id is checked when it loads).
-            if model is not None:
-                loading.describe_source(str(model))
-            if textmask_model is not None:
-                loading.describe_source(str(textmask_model))
-            if budget_bytes is not None:
-                budget_bytes = int(require_number(budget_bytes, "budget_bytes", low=0, low_open=True))
-            if model is not None:
-                self._model = str(model)
-            if textmask_model is not None:
-                self._textmask_model = str(textmask_model)
+        # Check what can be checked before changing anything: a bad value leaves every
+        # setting as it was. A local model path that does not exist is refused here, so
+        # the previous model stays the default (a Hub id is checked when it loads).
+        if model is not None:
+            loading.describe_source(str(model))
+        if textmask_model is not None:
+            loading.describe_source(str(textmask_model))
+        if budget_bytes is not None:
+            budget_bytes = int(require_number(budget_bytes, "budget_bytes", low=0, low_open=True))
+        setting = None
+        if fast is not None:
+            from .fast import fast_setting
+
+            setting = fast_setting(fast)
+        # Defaults take effect at once, without waiting for a running generation: a run
+        # keeps the model it started with, the next run takes the new one.
+        if model is not None:
+            self._model = str(model)
+        if textmask_model is not None:
+            self._textmask_model = str(textmask_model)
+        if allow_pickle is not None:
+            self.allow_pickle = bool(allow_pickle)
+        if budget_bytes is None and setting is None and device is None and dtype is None:
+            return self
+        with self.lock:  # these change resident models: after the running generation
             if budget_bytes is not None:
                 self.budget_bytes = budget_bytes
                 self._enforce_budget(keep=None)
-            if allow_pickle is not None:
-                self.allow_pickle = bool(allow_pickle)
-            if fast is not None:
-                from .fast import fast_setting
-
-                setting = fast_setting(fast)
-                if setting != self.fast:
-                    self.fast = setting
-                    self.release()
+            if setting is not None and setting != self.fast:
+                self.fast = setting
+                self.release()
             if device is not None or dtype is not None:
                 new_device = pick_device(device) if device is not None else self.device
                 new_dtype = pick_dtype(new_device, dtype)
@@ -174,8 +181,11 @@ class PipelineManager:
         )
 
     def _load_unchecked(self, kind: str, source: str) -> _Resident:
+        """Load (downloading a Hub id first), move to the device; progress to :func:`hub.report_loads`."""
+        device = str(self.device)
         if kind == "diffusion":
             pipe = loading.load_inpaint_pipeline(source, dtype=self.dtype, allow_pickle=self.allow_pickle)
+            hub.report(hub.LoadProgress(source, "load", device=device))
             pipe.to(self.device)
             pipe.set_progress_bar_config(disable=True)
             if self.fast:
@@ -186,10 +196,13 @@ class PipelineManager:
             obj: Any = pipe
         else:
             model, processor = loading.load_clipseg(source, dtype=self.dtype, allow_pickle=self.allow_pickle)
+            hub.report(hub.LoadProgress(source, "load", device=device))
             model.to(self.device)
             modules, obj = [model], (model, processor)
         self.loads += 1
-        return _Resident(kind, source, obj, modules, loading.module_bytes(*modules))
+        resident = _Resident(kind, source, obj, modules, loading.module_bytes(*modules))
+        hub.report(hub.LoadProgress(source, "ready", device=device))
+        return resident
 
     def _enforce_budget(self, keep: tuple[str, str] | None) -> None:
         """Evict least-recently-used models until the device holds at most the budget."""
@@ -251,24 +264,67 @@ class PipelineManager:
     # ------------------------------------------------------------------ generation
 
     def cancel(self) -> None:
-        """Ask the running generation to stop after its current step."""
-        self._cancel.set()
+        """Stop the run that holds the manager now, after its current step.
+
+        A widget cancels its own run through its own :class:`~paint_widgets.CancelToken`;
+        this cancels whichever run is active (for code that has no token). With nothing
+        running it does nothing: it never cancels a later run.
+        """
+        for token in list(self._runs):
+            token.cancel()
 
     @property
     def cancel_requested(self) -> bool:
-        return self._cancel.is_set()
+        """Whether the run holding the manager has been asked to stop."""
+        return any(token.cancelled for token in list(self._runs))
+
+    @property
+    def busy(self) -> bool:
+        """Whether a run holds the manager (another run would wait)."""
+        return bool(self._runs)
 
     @contextlib.contextmanager
-    def generating(self) -> Iterator[threading.Event]:
-        """Hold the generation lock; turn out-of-memory into a clear, recoverable error.
+    def session(self, cancel: CancelToken | None = None, *,
+                on_wait: Callable[[], None] | None = None) -> Iterator[CancelToken]:
+        """Hold the manager for one whole run: all its passes go before anyone else's.
 
-        Yields the cancel event for this run (cleared at the start).
+        Waits for a run of another thread to finish, calling ``on_wait`` once if it has
+        to, and gives up with :class:`CancelledError` as soon as ``cancel`` is set while
+        waiting. Re-entrant: a pass inside a session (same thread) joins it and shares its
+        token. Yields the run's token (a new one if none is given).
         """
-        with self.lock:
-            self._cancel.clear()
+        outer: CancelToken | None = getattr(self._local, "token", None)
+        if outer is not None:
+            yield outer
+            return
+        token = cancel if cancel is not None else CancelToken()
+        if not self.lock.acquire(blocking=False):
+            if on_wait is not None:
+                on_wait()
+            while not self.lock.acquire(timeout=0.05):
+                token.check()
+        self._local.token = token
+        self._runs.add(token)
+        try:
+            token.check()  # cancelled before it started (or while it waited)
+            yield token
+        finally:
+            self._runs.discard(token)
+            self._local.token = None
+            self.lock.release()
+
+    @contextlib.contextmanager
+    def generating(self, cancel: CancelToken | None = None) -> Iterator[CancelToken]:
+        """Hold the manager for one pass; turn out-of-memory into a clear, recoverable error.
+
+        Yields the run's cancel token: the session's when inside :meth:`session`, else
+        ``cancel`` or a new one for this pass alone.
+        """
+        with self.session(cancel) as token:
+            token.check()  # a cancel between passes stops the run before the next one
             out_of_memory = False
             try:
-                yield self._cancel
+                yield token
                 self.generations += 1
             except Exception as err:
                 if not is_out_of_memory(err):
@@ -278,8 +334,6 @@ class PipelineManager:
                 # last one in sys.last_value, the Studio in its status).
                 _drop_frames(err)
                 out_of_memory = True
-            finally:
-                self._cancel.clear()
             if out_of_memory:
                 gc.collect()
                 empty_cache(self.device)
@@ -305,16 +359,16 @@ _STATE_MODULE = "_paint_widgets_kernel_state"
 
 def manager(**settings: Any) -> PipelineManager:
     """The one PipelineManager of this kernel; keyword arguments go to :meth:`configure`."""
-    state = sys.modules.get(_STATE_MODULE)
+    state: Any = sys.modules.get(_STATE_MODULE)  # a plain module: its attributes are ours
     if state is None:
         state = types.ModuleType(_STATE_MODULE, "Kernel-lifetime state of paint_widgets (no file: never reloaded).")
-        state.manager = None  # type: ignore[attr-defined]
-        state.lock = threading.Lock()  # type: ignore[attr-defined]
+        state.manager = None
+        state.lock = threading.Lock()
         sys.modules[_STATE_MODULE] = state
-    with state.lock:  # type: ignore[attr-defined]
-        if state.manager is None:  # type: ignore[attr-defined]
-            state.manager = PipelineManager()  # type: ignore[attr-defined]
-    mgr: PipelineManager = state.manager  # type: ignore[attr-defined]
+    with state.lock:
+        if state.manager is None:
+            state.manager = PipelineManager()
+    mgr: PipelineManager = state.manager
     if settings:
         mgr.configure(**settings)
     return mgr

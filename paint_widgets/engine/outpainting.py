@@ -3,7 +3,9 @@
 Each follows the reference's recipe: lay the picture on the new canvas, infill the
 new area (so the model starts from plausible colours, not black), repaint it by
 masked img2img, run the seam pass over a band along the old edge, and put the
-original pixels back so they are bit-identical in their new place.
+original pixels back so they are bit-identical in their new place. That recipe,
+:func:`~.generation.extend_canvas`, lives in :mod:`.generation` because inpainting
+an ``-I`` with transparent borders uses it too; this module lays out the canvases.
 """
 
 from __future__ import annotations
@@ -11,53 +13,13 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from ..imaging.infill import infill
 from ..imaging.outpaint_geometry import outcrop_canvas, outpaint_canvas
-from ..imaging.seam import seam_mask
 from ..io import load_image, read_metadata
 from ..requests import GenerationParams, OutcropRequest, OutpaintRequest
 from ..result import Result
-from .denoise import DenoiseSettings, ProgressFn
-from .inpainting import Canvas, add_image, generate_on_canvas, seeds_for
+from .denoise import ProgressFn
+from .generation import add_image, extend_canvas, seeds_for
 from .manager import PipelineManager
-
-
-def extend_canvas(
-    mgr: PipelineManager,
-    rgb: np.ndarray,
-    paint: np.ndarray,
-    params: GenerationParams,
-    seed: int,
-    *,
-    progress: ProgressFn | None = None,
-) -> np.ndarray:
-    """Infill, repaint and seam-fix the painted part of ``rgb``; kept pixels stay identical.
-
-    ``paint`` is 1 where the canvas is new (and partial where an ``-I`` image was
-    partly transparent); pixels with ``paint == 0`` are returned unchanged.
-    """
-    keep = paint <= 0
-    hole = paint >= 1.0
-    filled = infill(rgb, hole, params.infill_method, tile_size=params.tile_size, seed=seed) if hole.any() else rgb
-    main = DenoiseSettings(
-        prompt=params.prompt, negative_prompt=params.negative_prompt, steps=params.steps, cfg=params.cfg,
-        strength=params.strength, sampler=params.sampler, seed=seed, inpaint_replace=params.inpaint_replace,
-    )
-    out = generate_on_canvas(mgr, Canvas(filled, paint), main, model=params.model, progress=progress,
-                             color_correct=params.color_correct)
-    out[keep] = rgb[keep]
-    if params.seam_size > 0:
-        # the band straddles the old edge; only its painted side may change
-        band = seam_mask(paint, params.seam_size, params.seam_blur) * (~keep)
-        if band.any():
-            seam = DenoiseSettings(
-                prompt=params.prompt, negative_prompt=params.negative_prompt, steps=params.seam_steps,
-                cfg=params.cfg, strength=params.seam_strength, sampler=params.sampler, seed=seed,
-            )
-            out = generate_on_canvas(mgr, Canvas(out, band.astype(np.float32)), seam, model=params.model,
-                                     progress=progress)
-            out[keep] = rgb[keep]
-    return out
 
 
 def _defaults_from_metadata(params: GenerationParams, image: Image.Image) -> GenerationParams:
@@ -71,8 +33,9 @@ def _defaults_from_metadata(params: GenerationParams, image: Image.Image) -> Gen
     return params.with_(**changes) if changes else params
 
 
-def _run_extension(request, mgr: PipelineManager, rgb: np.ndarray, paint: np.ndarray,
-                   params: GenerationParams, progress: ProgressFn | None) -> Result:
+def _run_extension(request: OutcropRequest | OutpaintRequest, mgr: PipelineManager, rgb: np.ndarray,
+                   paint: np.ndarray, params: GenerationParams, progress: ProgressFn | None) -> Result:
+    """One extended image per iteration (seed, seed+1, ...), recorded in a :class:`Result`."""
     result = Result(images=[], seeds=[], commands=[], request=request)
     for seed in seeds_for(params.seed, params.iterations):
         out = extend_canvas(mgr, rgb, paint, params, seed, progress=progress)

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,8 +39,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..errors import InvalidInputError, OutOfMemoryError, OutputError
-from ..imaging.text_mask import TextMask, check_threshold, union
+from ..cancel import CancelToken
+from ..errors import OutOfMemoryError, OutputError
+from ..imaging.text_mask import TextMask, check_threshold, split_prompts, union
 from ..io import (
     ImageLike,
     ensure_outdir,
@@ -50,6 +51,7 @@ from ..io import (
     save_png_atomic,
     to_rgb_array,
 )
+from ..requests import mask_command
 from .devices import empty_cache, is_out_of_memory
 from .manager import PipelineManager
 from .manager import manager as kernel_manager
@@ -74,42 +76,6 @@ def _count_call() -> None:
         _model_calls += 1
 
 
-# --------------------------------------------------------------------------- prompts
-
-
-def split_prompts(prompt: str | Sequence[str]) -> list[str]:
-    """``"face|hair"`` → ``["face", "hair"]``; a list is split the same way, item by item.
-
-    Whitespace around each part is removed and repeats are dropped (first kept).
-    An empty prompt or an empty part (``"face|"``) is an :class:`InvalidInputError`.
-    """
-    if isinstance(prompt, str):
-        items = [prompt]
-    elif isinstance(prompt, Sequence) and not isinstance(prompt, (bytes, bytearray)):
-        items = list(prompt)
-        if not items:
-            raise InvalidInputError('text mask prompt list is empty: give at least one, e.g. ["face", "hair"]')
-    else:
-        raise InvalidInputError(f"text mask prompt must be a string or a list of strings, not {type(prompt).__name__}")
-    parts: list[str] = []
-    for item in items:
-        if not isinstance(item, str):
-            raise InvalidInputError(f"text mask prompts must be strings, not {type(item).__name__}")
-        if not item.strip():
-            raise InvalidInputError(
-                'text mask prompt is empty: describe what to select, e.g. "hair" or "face|hair"'
-            )
-        for part in item.split("|"):
-            part = part.strip()
-            if not part:
-                raise InvalidInputError(
-                    f"text mask prompt {item!r} has an empty part: separate prompts with '|', e.g. \"face|hair\""
-                )
-            if part not in parts:
-                parts.append(part)
-    return parts
-
-
 # --------------------------------------------------------------------------- geometry
 
 
@@ -121,7 +87,7 @@ def prepare_image(image: Image.Image, size: int = CLIPSEG_SIZE) -> tuple[Image.I
     cw, ch = min(size, max(1, round(w * scale))), min(size, max(1, round(h * scale)))
     rgb = image if image.mode == "RGB" else image.convert("RGB")
     canvas = Image.new("RGB", (size, size))
-    canvas.paste(rgb.resize((cw, ch), Image.LANCZOS), (0, 0))
+    canvas.paste(rgb.resize((cw, ch), Image.Resampling.LANCZOS), (0, 0))
     return canvas, (cw, ch)
 
 
@@ -146,10 +112,16 @@ def heatmap_to_image(heat: np.ndarray, content: tuple[int, int], image_size: tup
 
 
 def clipseg_heatmaps(mgr: PipelineManager, canvas: Image.Image, prompts: list[str],
-                     model: str | None = None) -> np.ndarray:
-    """float32 ``(len(prompts), S, S)`` sigmoid heatmaps for a prepared canvas: one batched call."""
-    with mgr.lock:
+                     model: str | None = None, *, cancel: CancelToken | None = None,
+                     on_wait: Callable[[], None] | None = None) -> np.ndarray:
+    """float32 ``(len(prompts), S, S)`` sigmoid heatmaps for a prepared canvas: one batched call.
+
+    Holds the manager like a generation does: waits for a running one (``on_wait``),
+    and a set ``cancel`` stops it while waiting or before the model runs.
+    """
+    with mgr.session(cancel, on_wait=on_wait) as token:
         net, processor = mgr.clipseg(model)
+        token.check()
         param = next(net.parameters())
         pixels = processor.image_processor(images=[canvas], do_resize=False, return_tensors="pt")["pixel_values"]
         tokens = processor.tokenizer(prompts, padding=True, truncation=True, return_tensors="pt")
@@ -183,6 +155,8 @@ def text_mask(
     *,
     model: str | None = None,
     manager: PipelineManager | None = None,
+    cancel: CancelToken | None = None,
+    on_wait: Callable[[], None] | None = None,
 ) -> TextMask:
     """Select part of ``image`` by words with CLIPSeg; returns a :class:`TextMask`.
 
@@ -196,6 +170,8 @@ def text_mask(
         model: a CLIPSeg folder or Hub id (default ``CIDAS/clipseg-rd64-refined``, or
             ``manager().configure(textmask_model=...)``).
         manager: the PipelineManager to use (default: the kernel's).
+        cancel: a :class:`~paint_widgets.CancelToken` that stops the call before the model runs.
+        on_wait: called once if another run holds the manager and this call must wait.
 
     ``tm.mask()`` is the bool paint mask; ``tm.refined(grow=8, feather=8)`` a soft one
     that also repaints the halo at object edges; ``tm.combine(painted, "subtract")``
@@ -205,7 +181,7 @@ def text_mask(
     threshold = check_threshold(threshold)
     pil = load_image(image)
     canvas, content = prepare_image(pil)
-    heats = clipseg_heatmaps(manager or kernel_manager(), canvas, prompts, model)
+    heats = clipseg_heatmaps(manager or kernel_manager(), canvas, prompts, model, cancel=cancel, on_wait=on_wait)
     parts = [heatmap_to_image(h, content, pil.size) for h in heats]
     return TextMask(
         image=to_rgb_array(pil),
@@ -218,10 +194,6 @@ def text_mask(
 
 
 # --------------------------------------------------------------------------- !mask
-
-
-def _quote(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"' if " " in text or '"' in text else text
 
 
 def save_mask_debug(
@@ -248,7 +220,7 @@ def save_mask_debug(
     stem = Path(image_path).stem if isinstance(image_path, (str, os.PathLike)) else "image"
     images = {"deselected": tm.deselected(), "selected": tm.selected(), "masked": tm.masked(threshold)}
     ref = str(image_path) if isinstance(image_path, (str, os.PathLike)) else "<image>"
-    command = f"!mask {_quote(ref)} -tm {_quote(tm.prompt)} {threshold!r}"
+    command = mask_command(ref, tm.prompt, threshold)
     folder = ensure_outdir(outdir)
     name = safe_name(tm.prompt)
     for _attempt in range(20):

@@ -13,9 +13,9 @@ import math
 
 import numpy as np
 
+from .box import Box
+
 Point = tuple[float, float]
-#: ``(y0, y1, x0, x1)``: rows ``y0:y1`` and columns ``x0:x1`` (exclusive ends).
-Box = tuple[int, int, int, int]
 
 
 def segment_box(shape: tuple[int, int], p0: Point, p1: Point, radius: float) -> Box | None:
@@ -28,17 +28,18 @@ def segment_box(shape: tuple[int, int], p0: Point, p1: Point, radius: float) -> 
     y1 = min(h, math.floor(max(p0[1], p1[1]) + r) + 1)
     if x0 >= x1 or y0 >= y1:
         return None
-    return y0, y1, x0, x1
+    return Box(y0, x0, y1, x1)
 
 
 def segment_footprint(box: Box, p0: Point, p1: Point, radius: float) -> np.ndarray:
     """Bool array of ``box``'s shape: pixel centres within ``radius`` of the segment."""
-    y0, y1, x0, x1 = box
+    y0, x0, y1, x1 = box
     ys = np.arange(y0, y1, dtype=np.float64)[:, None]
     xs = np.arange(x0, x1, dtype=np.float64)[None, :]
     ax, ay = float(p0[0]), float(p0[1])
     dx, dy = float(p1[0]) - ax, float(p1[1]) - ay
     length2 = dx * dx + dy * dy
+    t: float | np.ndarray
     if length2 == 0.0:
         t = 0.0
     else:  # projection of each pixel centre onto the segment, clamped to its ends
@@ -61,8 +62,7 @@ def stamp_segment(
     box = segment_box(mask.shape[:2], p0, p1, radius)
     if box is None:
         return None, None
-    y0, y1, x0, x1 = box
-    crop = mask[y0:y1, x0:x1]
+    crop = mask[box.slices]
     changed = segment_footprint(box, p0, p1, radius)
     changed &= crop != value
     crop[changed] = value

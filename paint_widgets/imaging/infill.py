@@ -111,7 +111,7 @@ def _parse_color(color: Sequence[int] | str | None) -> RGB | None:
         return None
     if isinstance(color, str):
         try:
-            return ImageColor.getrgb(color)[:3]  # type: ignore[return-value]
+            return ImageColor.getrgb(color)[:3]
         except ValueError:
             raise InvalidInputError(f"unknown colour {color!r}; use a name or #rrggbb") from None
     values = list(np.asarray(color).ravel()) if np.ndim(color) else []

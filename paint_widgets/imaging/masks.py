@@ -15,6 +15,7 @@ import numpy as np
 from PIL import Image
 
 from ..errors import MaskError
+from .box import Box
 
 CombineMode = Literal["add", "subtract", "intersect", "replace"]
 
@@ -178,10 +179,10 @@ def require_paint(mask: np.ndarray) -> None:
         )
 
 
-def bounding_box(mask: np.ndarray) -> tuple[int, int, int, int] | None:
-    """``(top, left, bottom, right)`` (exclusive ends) of the paint area, or None if empty."""
+def bounding_box(mask: np.ndarray) -> Box | None:
+    """The :class:`Box` ``(top, left, bottom, right)`` (exclusive ends) of the paint area, or None if empty."""
     rows = np.flatnonzero(mask.any(axis=1))
     if rows.size == 0:
         return None
     cols = np.flatnonzero(mask.any(axis=0))
-    return int(rows[0]), int(cols[0]), int(rows[-1]) + 1, int(cols[-1]) + 1
+    return Box(int(rows[0]), int(cols[0]), int(rows[-1]) + 1, int(cols[-1]) + 1)

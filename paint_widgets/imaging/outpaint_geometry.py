@@ -14,7 +14,6 @@ Pure numpy. Every function returns a canvas (``uint8`` RGB) and a paint mask
 from __future__ import annotations
 
 import operator
-from typing import NamedTuple
 
 import numpy as np
 from PIL import Image
@@ -22,19 +21,11 @@ from PIL import Image
 from ..errors import InvalidInputError
 from ..io import MAX_PIXELS, load_image
 from ..requests import DIRECTIONS
+from .box import Box
 from .masks import mask_from_alpha
 
 #: Outcrop amounts are rounded up to a multiple of this (the latent grid x 8).
 GRID = 64
-
-
-class Box(NamedTuple):
-    """A rectangle ``[top, bottom) x [left, right)`` in canvas pixels (exclusive ends)."""
-
-    top: int
-    left: int
-    bottom: int
-    right: int
 
 
 def as_image_array(image: np.ndarray | Image.Image, *, what: str = "image") -> np.ndarray:

@@ -112,7 +112,7 @@ class TextMask:
     @property
     def shape(self) -> tuple[int, int]:
         """``(H, W)``."""
-        return self.heatmap.shape  # type: ignore[return-value]
+        return self.heatmap.shape
 
     @property
     def size(self) -> tuple[int, int]:
@@ -256,7 +256,8 @@ def resize_heatmap(heatmap: np.ndarray, view_height: int, view_width: int) -> np
 
 def view_of(image: np.ndarray, heatmap: np.ndarray, max_side: int) -> tuple[np.ndarray, np.ndarray]:
     """``(image_view, heatmap_view)`` scaled to fit ``max_side`` (unchanged when it fits)."""
-    vh, vw = view_size(*heatmap.shape, max_side)
+    height, width = heatmap.shape
+    vh, vw = view_size(height, width, max_side)
     if (vh, vw) == heatmap.shape:
         return image, heatmap
     image_view = cv2.resize(image, (vw, vh), interpolation=cv2.INTER_AREA)
@@ -336,3 +337,36 @@ def union(heatmaps: Sequence[np.ndarray]) -> np.ndarray:
     for h in heatmaps[1:]:
         np.maximum(out, h, out=out)
     return out
+
+
+def split_prompts(prompt: str | Sequence[str]) -> list[str]:
+    """``"face|hair"`` → ``["face", "hair"]``; a list is split the same way, item by item.
+
+    Whitespace around each part is removed and repeats are dropped (first kept).
+    An empty prompt or an empty part (``"face|"``) is an :class:`InvalidInputError`.
+    """
+    if isinstance(prompt, str):
+        items = [prompt]
+    elif isinstance(prompt, Sequence) and not isinstance(prompt, (bytes, bytearray)):
+        items = list(prompt)
+        if not items:
+            raise InvalidInputError('text mask prompt list is empty: give at least one, e.g. ["face", "hair"]')
+    else:
+        raise InvalidInputError(f"text mask prompt must be a string or a list of strings, not {type(prompt).__name__}")
+    parts: list[str] = []
+    for item in items:
+        if not isinstance(item, str):
+            raise InvalidInputError(f"text mask prompts must be strings, not {type(item).__name__}")
+        if not item.strip():
+            raise InvalidInputError(
+                'text mask prompt is empty: describe what to select, e.g. "hair" or "face|hair"'
+            )
+        for part in item.split("|"):
+            part = part.strip()
+            if not part:
+                raise InvalidInputError(
+                    f"text mask prompt {item!r} has an empty part: separate prompts with '|', e.g. \"face|hair\""
+                )
+            if part not in parts:
+                parts.append(part)
+    return parts

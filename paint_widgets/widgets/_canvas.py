@@ -28,9 +28,9 @@ import numpy as np
 from PIL import Image
 
 from ..errors import PaintError
+from ..imaging.box import Box
 
 F = TypeVar("F", bound=Callable[..., Any])
-Box = tuple[int, int, int, int]  # (y0, y1, x0, x1), exclusive ends
 
 #: Most error/info entries an ``Output`` keeps (a callback failing on every mouse move must not grow it forever).
 MAX_MESSAGES = 10
@@ -87,13 +87,17 @@ class ViewMap:
 
     def view_box(self, box: Box) -> Box:
         """View pixels whose sampled image pixel may lie in the image ``box``."""
-        y0, y1, x0, x1 = box
-        return (
-            max(0, math.floor(y0 * self.sy) - 1),
-            min(self.view_height, math.ceil(y1 * self.sy) + 1),
-            max(0, math.floor(x0 * self.sx) - 1),
-            min(self.view_width, math.ceil(x1 * self.sx) + 1),
+        return Box(
+            top=max(0, math.floor(box.top * self.sy) - 1),
+            left=max(0, math.floor(box.left * self.sx) - 1),
+            bottom=min(self.view_height, math.ceil(box.bottom * self.sy) + 1),
+            right=min(self.view_width, math.ceil(box.right * self.sx) + 1),
         )
+
+    @property
+    def whole_view(self) -> Box:
+        """The view box of the whole view."""
+        return Box(0, 0, self.view_height, self.view_width)
 
     def sample(self, mask: np.ndarray, vbox: Box | None = None) -> np.ndarray:
         """Nearest-neighbour view of ``mask`` over view box ``vbox`` (whole view if None).
@@ -101,7 +105,7 @@ class ViewMap:
         View pixel ``v`` shows image pixel ``floor((v + 0.5) / s)``; cost is the view
         box's area, not the image's.
         """
-        vy0, vy1, vx0, vx1 = vbox if vbox is not None else (0, self.view_height, 0, self.view_width)
+        vy0, vx0, vy1, vx1 = vbox if vbox is not None else self.whole_view
         rows = np.minimum(((np.arange(vy0, vy1) + 0.5) / self.sy).astype(np.intp), self.height - 1)
         cols = np.minimum(((np.arange(vx0, vx1) + 0.5) / self.sx).astype(np.intp), self.width - 1)
         if self.sx == 1.0 and self.sy == 1.0:

@@ -30,7 +30,8 @@ from PIL import Image, UnidentifiedImageError
 from traitlets import Enum, Float, Int, validate
 
 from ..errors import ImageLoadError, InvalidInputError, MaskError
-from ..imaging.brush import Box, mask_runs, overlay_rgba, stamp_segment
+from ..imaging.box import Box
+from ..imaging.brush import mask_runs, overlay_rgba, stamp_segment
 from ..imaging.masks import as_paint_mask, bounding_box, mask_from_alpha, mask_from_mask_image
 from ..io import ImageLike, load_image
 from ._canvas import (
@@ -81,10 +82,9 @@ class _Edit:
         return cls(box, zlib.compress(np.packbits(diff, axis=None).tobytes(), 1))
 
     def apply(self, mask: np.ndarray) -> None:
-        y0, y1, x0, x1 = self.box
-        n = (y1 - y0) * (x1 - x0)
-        bits = np.unpackbits(np.frombuffer(zlib.decompress(self.data), np.uint8), count=n)
-        mask[y0:y1, x0:x1] ^= bits.reshape(y1 - y0, x1 - x0).astype(bool)
+        box = self.box
+        bits = np.unpackbits(np.frombuffer(zlib.decompress(self.data), np.uint8), count=box.area)
+        mask[box.slices] ^= bits.reshape(box.height, box.width).astype(bool)
 
 
 @dataclass
@@ -106,17 +106,14 @@ class _Stroke:
     def add(self, box: Box, changed: np.ndarray) -> None:
         if self.flipped is None:
             self.flipped = np.zeros(self.shape, dtype=bool)
-        y0, y1, x0, x1 = box
-        self.flipped[y0:y1, x0:x1] |= changed
+        self.flipped[box.slices] |= changed
         self.last_box = box
-        b = self.box or box
-        self.box = (min(b[0], y0), max(b[1], y1), min(b[2], x0), max(b[3], x1))
+        self.box = box if self.box is None else self.box.union(box)
 
     def edit(self) -> _Edit | None:
         if self.box is None or self.flipped is None:
             return None
-        y0, y1, x0, x1 = self.box
-        return _Edit.from_diff(self.box, self.flipped[y0:y1, x0:x1])
+        return _Edit.from_diff(self.box, self.flipped[self.box.slices])
 
 
 class MaskPainter(widgets.VBox):
@@ -164,7 +161,8 @@ class MaskPainter(widgets.VBox):
         self._redo: list[_Edit] = []
         self._callbacks: list[MaskCallback] = []
         self._fill: tuple[Any, float] | None = None  # overlay layer's fill style, as last sent
-        self.color = tuple(int(c) for c in color)
+        red, green, blue = (int(c) for c in color)
+        self.color = (red, green, blue)
         self.view = ViewMap.fit(h, w, max_view, min_view)
         self._view_image = resize_rgba(
             to_rgba(self._image, opaque=True), self.view.view_width, self.view.view_height
@@ -398,15 +396,13 @@ class MaskPainter(widgets.VBox):
         """Set the whole mask to ``new`` as one undo step; redraw what changed."""
         self._end_stroke()
         diff = self._mask ^ new
-        bb = bounding_box(diff)
-        if bb is None:
+        box = bounding_box(diff)
+        if box is None:
             return
-        top, left, bottom, right = bb
-        box = (top, bottom, left, right)
         self._mask[...] = new
         with held(self.canvas):
             self._draw_overlay(box)
-        self._push(_Edit.from_diff(box, diff[top:bottom, left:right]))
+        self._push(_Edit.from_diff(box, diff[box.slices]))
 
     def _apply(self, edit: _Edit) -> None:
         edit.apply(self._mask)
@@ -435,11 +431,8 @@ class MaskPainter(widgets.VBox):
     def _draw_overlay(self, box: Box | None) -> None:
         """Redraw the overlay over the view box of image ``box`` (everything if None)."""
         layer = self.canvas[OVERLAY]
-        if box is None:
-            vbox = (0, self.view.view_height, 0, self.view.view_width)
-        else:
-            vbox = self.view.view_box(box)
-        vy0, vy1, vx0, vx1 = vbox
+        vbox = self.view.whole_view if box is None else self.view.view_box(box)
+        vy0, vx0, vy1, vx1 = vbox
         if vy0 >= vy1 or vx0 >= vx1:
             return
         crop = self.view.sample(self._mask, vbox)

@@ -38,7 +38,8 @@ import numpy as np
 from ipycanvas import MultiCanvas
 from traitlets import Int, validate
 
-from ..errors import GenerationError, InvalidInputError
+from ..cancel import CancelToken
+from ..errors import CancelledError, GenerationError, InvalidInputError
 from ..imaging.outpaint_geometry import GRID, round_up_64
 from ..io import ImageLike, load_image
 from ._canvas import (
@@ -51,6 +52,8 @@ from ._canvas import (
     routed,
     to_rgba,
 )
+from ._jobs import JobRunner
+from ._progress import RunDisplay
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -147,12 +150,11 @@ class OutpaintMargins(widgets.VBox):
         max_view: int = 768,
         min_view: int = 256,
         manager: Any = None,
+        show_run_controls: bool = True,
         **params: Any,
     ) -> None:
         enable_colab_widgets()
         self._lock = threading.RLock()
-        self._run_lock = threading.Lock()  # held while a generation runs (refuses a second)
-        self._worker: threading.Thread | None = None
         self._drag: _Drag | None = None
         self._hover: str | None = None
         self._manager = manager
@@ -189,7 +191,10 @@ class OutpaintMargins(widgets.VBox):
         )
         self.canvas.add_class("paint-widgets-canvas")
         self.output = widgets.Output(layout=widgets.Layout(max_height="12em", overflow="auto"))
-        controls = self._build_controls(prompt)
+        controls = self._build_controls(prompt, show_run_controls)
+        self._display = RunDisplay(self.progress, self._set_status)
+        self._jobs = JobRunner("outcrop", output=self.output, on_busy=self._set_busy,
+                               on_done=self._show_result, on_error=self._on_failure)
         self.result_image = widgets.Image(format="png", layout=widgets.Layout(display="none", max_width="100%"))
         super().__init__(children=[*controls, self.canvas, self.result_image, self.output])
         self.add_class("paint-widgets-outpaint-margins")
@@ -232,7 +237,7 @@ class OutpaintMargins(widgets.VBox):
     @property
     def running(self) -> bool:
         """True while a generation started here is running."""
-        return self._run_lock.locked()
+        return self._jobs.running
 
     def run(self, prompt: str | None = None, **params: Any) -> Any:
         """Outcrop the picture by :attr:`margins` now (blocking) and return the Result.
@@ -241,48 +246,44 @@ class OutpaintMargins(widgets.VBox):
         constructor ``params``. Raises on bad input (e.g. all margins 0), and
         :class:`GenerationError` if a run is already going on here.
         """
-        if not self._run_lock.acquire(blocking=False):
+        kwargs = self._call_args(prompt, params)
+        job = self._jobs.start(functools.partial(self._generate, kwargs), background=False)
+        if job is None:
             raise GenerationError("an outcrop is already running in this widget; wait() for it first")
-        try:
-            kwargs = self._call_args(prompt, params)
-            self._set_busy(True)
-            return self._generate(kwargs)
-        finally:
-            self._set_busy(False)  # before releasing: a new run's busy state must not be undone
-            self._run_lock.release()
+        if job.error is not None:
+            raise job.error
+        return job.result
 
     def start(self, prompt: str | None = None, **params: Any) -> threading.Thread | None:
         """Run the outcrop in a worker thread (what *Outcrop* does); None if one is running.
 
-        Errors go to the widget's Output and to :attr:`error`; :meth:`wait` joins it.
+        Errors go to the widget's Output and to :attr:`error`; :meth:`wait` waits for it.
         """
-        if not self._run_lock.acquire(blocking=False):
+        kwargs = self._call_args(prompt, params)
+        job = self._jobs.start(functools.partial(self._generate, kwargs))
+        if job is None:
             report_info(self.output, "An outcrop is already running: wait for it to finish (or Cancel).")
             return None
-        try:
-            kwargs = self._call_args(prompt, params)
-            self._set_busy(True)
-            worker = threading.Thread(target=self._work, args=(kwargs,), name="outcrop", daemon=True)
-            self._worker = worker
-            worker.start()
-        except BaseException:
-            self._set_busy(False)
-            self._run_lock.release()
-            raise
-        return worker
+        return job.thread
 
     def wait(self, timeout: float | None = None) -> Any:
-        """Block until the worker thread ends (or ``timeout`` s pass); return :attr:`result`."""
-        worker = self._worker
-        if worker is not None:
-            worker.join(timeout)
-        return self.result
+        """Block until the run ends: its Result, or None if it failed or was cancelled.
+
+        With ``timeout`` (seconds), None while the run is still going on after it.
+        """
+        return self._jobs.wait(timeout)
 
     def cancel(self) -> None:
-        """Ask the running generation to stop (it ends with a CancelledError in the Output)."""
-        if self.running:
-            self._mgr().cancel()
+        """Stop this widget's run (only this one) at its next check; it ends as cancelled."""
+        if self._jobs.cancel():
             self.status_label.value = "cancelling…"
+
+    def close(self) -> None:
+        """Cancel a running job, then close the widget and its canvas."""
+        jobs = getattr(self, "_jobs", None)  # None if the constructor failed
+        if jobs is not None:
+            jobs.close()
+        super().close()
 
     @_handler
     def redraw(self) -> None:
@@ -485,7 +486,7 @@ class OutpaintMargins(widgets.VBox):
         if field.value != getattr(self, side):  # snapped (100 -> 128) or reverted
             field.value = getattr(self, side)
 
-    def _build_controls(self, prompt: str) -> list[widgets.Widget]:
+    def _build_controls(self, prompt: str, show_run_controls: bool = True) -> list[widgets.Widget]:
         self.fields: dict[str, widgets.IntText] = {}
         for side in SIDES:
             field = widgets.IntText(
@@ -511,6 +512,8 @@ class OutpaintMargins(widgets.VBox):
         self.status_label = widgets.Label()
         row1 = widgets.HBox([*self.fields.values(), self.size_label])
         row2 = widgets.HBox([self.prompt_field, self.button, self.cancel_button, self.progress, self.status_label])
+        if not show_run_controls:  # inside the Studio, whose own controls run it
+            row2.layout.display = "none"
         return [row1, row2]
 
     def _connect_events(self) -> None:
@@ -568,43 +571,32 @@ class OutpaintMargins(widgets.VBox):
         self.button.description = "Running…" if busy else "Outcrop"
         self.cancel_button.disabled = not busy
         if busy:
-            self.progress.value = 0
-            self.status_label.value = "starting…"
+            self.error = None
+            self._display.started("starting…")
 
-    def _progress(self, step: Any) -> None:
-        total = max(1, int(getattr(step, "total", 1)))
-        self.progress.max = total
-        self.progress.value = min(total, int(getattr(step, "step", 0)))
-        self.status_label.value = f"step {self.progress.value}/{total}"
+    def _set_status(self, text: str) -> None:
+        self.status_label.value = text
 
-    def _generate(self, kwargs: dict[str, Any]) -> Any:
+    def _generate(self, kwargs: dict[str, Any], token: CancelToken) -> Any:
+        """The job: outcrop on the manager, with this run's cancel token and progress."""
         from ..engine import api
+        from ..engine.hub import report_loads
 
         user_progress = kwargs.pop("progress", None)
 
         def progress(step: Any) -> None:
-            self._progress(step)
+            self._display.step(step)
             if user_progress is not None:
                 user_progress(step)
 
-        self.error = None
-        try:
-            result = api.outcrop(self._source, progress=progress, **kwargs)
-        except BaseException as exc:
-            self.error = exc
-            self.status_label.value = "failed"
-            raise
-        self._show_result(result)
-        return result
+        with report_loads(self._display.load):
+            return api.outcrop(self._source, progress=progress, cancel=token,
+                               on_wait=self._display.waiting, **kwargs)
 
-    def _work(self, kwargs: dict[str, Any]) -> None:
-        try:
-            self._generate(kwargs)
-        except Exception as exc:  # noqa: BLE001 - a worker thread: the Output is where it can be seen
-            report_error(self.output, exc, "outcrop")
-        finally:
-            self._set_busy(False)  # before releasing: a new run's busy state must not be undone
-            self._run_lock.release()
+    def _on_failure(self, exc: BaseException) -> None:
+        self.error = exc
+        self.status_label.value = "cancelled" if isinstance(exc, CancelledError) else "failed"
+        report_error(self.output, exc, "outcrop")
 
     def _show_result(self, result: Any) -> None:
         self.result = result

@@ -7,17 +7,17 @@ replayable ``invoke>`` commands. Generation runs in a worker thread, so the
 notebook stays live; ``studio.generate()`` returns at once and ``studio.wait()``
 blocks until the run ends.
 
-Every run writes its input image and mask under ``outdir/studio-inputs`` and
-builds its request from those files, so each history line replays as written
-with ``%%invoke``.
+The request hands the engine the image and the painted mask as arrays. Every run
+also writes them under ``outdir/studio-inputs`` as the replay record of its
+history line, so each line replays as written with ``%%invoke``. The model is
+fixed when Generate is pressed: a model change applies to the next run.
 """
 
 from __future__ import annotations
 
-import io as _io
+import dataclasses
+import functools
 import random
-import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -25,24 +25,21 @@ import ipywidgets as widgets
 import numpy as np
 from PIL import Image
 
-from ..engine.denoise import Step
+from ..cancel import CancelToken
 from ..errors import CancelledError, MaskError, ModelLoadError, PaintError
 from ..imaging.infill import infill
 from ..imaging.outpaint_geometry import outcrop_canvas
-from ..io import ImageLike, load_image, next_number, save_png_atomic
-from ..requests import INFILL_METHODS, SAMPLERS, GenerationParams, InpaintRequest, OutcropRequest
+from ..io import ImageLike, ensure_outdir, load_image, next_number, save_png_atomic
+from ..params import PARAMS
+from ..requests import GenerationParams, InpaintRequest, OutcropRequest
 from ..result import Result
 from ._canvas import enable_colab_widgets, report_error, report_info
+from ._jobs import JobRunner
+from ._params import controls_for, swap_defaults, unplaced, values_from
+from ._progress import RunDisplay, png_bytes
 from .mask_painter import MaskPainter
 
 ENGINES = ("diffusion", "infill")
-PREVIEW_EVERY_S = 0.5
-
-
-def _png(array: np.ndarray) -> bytes:
-    buffer = _io.BytesIO()
-    Image.fromarray(array).save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 class Studio(widgets.VBox):
@@ -66,15 +63,14 @@ class Studio(widgets.VBox):
         self.outdir = Path(outdir)
         self.results: list[Result] = []
         self.history: list[str] = []
-        self._thread: threading.Thread | None = None
-        self._last_preview = 0.0
-        self._cancel_requested = False
-        self._run_error: BaseException | None = None
 
         self.output = widgets.Output(layout=widgets.Layout(max_height="14em", overflow="auto"))
         self.status = widgets.HTML()
         self._build_parameters()
         self._build_actions(engine)
+        self._display = RunDisplay(self.progress, self._say, self.preview)
+        self._jobs = JobRunner("studio", output=self.output, on_busy=self._set_busy,
+                               on_done=self._show_result, on_error=self._on_failure)
         self.tabs = widgets.Tab()
         self.gallery = widgets.VBox()
         self.history_box = widgets.Textarea(
@@ -93,38 +89,25 @@ class Studio(widgets.VBox):
     # ------------------------------------------------------------------ building
 
     def _build_parameters(self) -> None:
-        d = GenerationParams()
-        full = widgets.Layout(width="98%")
-        wide = {"description_width": "8em"}
-        self.prompt = widgets.Textarea(placeholder="what to paint", description="Prompt", layout=full)
-        self.negative_prompt = widgets.Text(placeholder="what to avoid", description="Negative", layout=full)
-        self.steps = widgets.IntSlider(d.steps, min=1, max=150, description="Steps (-s)", style=wide)
-        self.cfg = widgets.FloatSlider(d.cfg, min=0.0, max=30.0, step=0.5, description="CFG (-C)", style=wide)
-        self.strength = widgets.FloatSlider(d.strength, min=0.01, max=1.0, step=0.01, description="Strength (-f)", style=wide)
-        self.seed = widgets.BoundedIntText(random.randrange(2**32), min=0, max=2**32 - 1, description="Seed (-S)", style=wide)
+        """The parameter controls, built from the parameter table: ``self.steps``, ``self.cfg``, ..."""
+        self.param_controls = controls_for(PARAMS, "inpaint")
+        for name, control in self.param_controls.items():
+            if hasattr(self, name):
+                raise AttributeError(f"parameter {name!r} would replace Studio.{name}: rename its control")
+            setattr(self, name, control)
         self.lock_seed = widgets.Checkbox(False, description="lock seed", indent=False)
         randomise = widgets.Button(description="", icon="random", tooltip="new random seed",
                                    layout=widgets.Layout(width="3em"))
         randomise.on_click(lambda _b: self.randomise_seed())
-        self.sampler = widgets.Dropdown(options=SAMPLERS, value=d.sampler, description="Sampler (-A)", style=wide)
-        self.inpaint_replace = widgets.FloatSlider(0.0, min=0.0, max=1.0, step=0.05, description="Replace (-r)", style=wide)
-        self.iterations = widgets.IntSlider(1, min=1, max=8, description="Images (-n)", style=wide)
-        self.seam_size = widgets.IntText(d.seam_size, description="seam_size", style=wide)
-        self.seam_blur = widgets.IntText(d.seam_blur, description="seam_blur", style=wide)
-        self.seam_strength = widgets.FloatText(d.seam_strength, description="seam_strength", style=wide)
-        self.seam_steps = widgets.IntText(d.seam_steps, description="seam_steps", style=wide)
-        self.infill_method = widgets.Dropdown(options=INFILL_METHODS, value=d.infill_method, description="Infill", style=wide)
-        advanced = widgets.Accordion(children=[widgets.VBox([
-            self.inpaint_replace, self.iterations,
-            widgets.HBox([self.seam_size, self.seam_blur]), widgets.HBox([self.seam_strength, self.seam_steps]),
-            self.infill_method,
-        ])])
+        c = self.param_controls
+        main = [c["prompt"], c["negative_prompt"], widgets.HBox([c["steps"], c["cfg"]]),
+                widgets.HBox([c["strength"], c["sampler"]]), widgets.HBox([c["seed"], self.lock_seed, randomise])]
+        more = [c["inpaint_replace"], c["iterations"], widgets.HBox([c["seam_size"], c["seam_blur"]]),
+                widgets.HBox([c["seam_strength"], c["seam_steps"]]), c["infill_method"]]
+        more += unplaced(c, main + more)  # a parameter this layout does not place yet goes under "More"
+        advanced = widgets.Accordion(children=[widgets.VBox(more)])
         advanced.set_title(0, "More: -r, -n, seams, infill")
-        self.params_box = widgets.VBox([
-            self.prompt, self.negative_prompt,
-            widgets.HBox([self.steps, self.cfg]), widgets.HBox([self.strength, self.sampler]),
-            widgets.HBox([self.seed, self.lock_seed, randomise]), advanced,
-        ])
+        self.params_box = widgets.VBox([*main, advanced])
 
     def _build_actions(self, engine: str) -> None:
         self.engine = widgets.ToggleButtons(
@@ -163,21 +146,18 @@ class Studio(widgets.VBox):
             self.tabs.observe(self._on_tab, names="selected_index")
             self._tabs_observed = True
 
-    _OUTCROP_KEYS = ("strength", "seam_size", "seam_blur", "seam_strength", "seam_steps")
+    #: The operation each tab runs (its parameter defaults); outcrop has its own.
+    _TAB_OPERATIONS = ("inpaint", "inpaint", "outcrop")
+    #: The parameters whose default the Outcrop tab changes (from the table).
+    _OUTCROP_KEYS = tuple(p.name for p in PARAMS if p.default_for("outcrop") != p.default)
 
     def _on_tab(self, change: Any) -> None:
         """Outcrop has its own defaults (strength 0.9, a 96 px seam pass): swap them in and out."""
-        general, outcrop = GenerationParams(), OutcropRequest.default_params()
-        if change["new"] == 2:
-            old, new = general, outcrop
-        elif change["old"] == 2:
-            old, new = outcrop, general
-        else:
-            return
-        for key in self._OUTCROP_KEYS:  # each value the user left at its default follows the tab
-            control = getattr(self, key)
-            if abs(control.value - getattr(old, key)) < 1e-9:
-                control.value = getattr(new, key)
+        ops = self._TAB_OPERATIONS
+        old, new = (ops[i] if i is not None and 0 <= i < len(ops) else "inpaint"
+                    for i in (change["old"], change["new"]))
+        if old != new:  # each value the user left at its default follows the tab
+            swap_defaults(self.param_controls, PARAMS, old, new)
 
     def _check_weights(self) -> None:
         from ..engine.loading import weights_available
@@ -192,7 +172,7 @@ class Studio(widgets.VBox):
 
     @property
     def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        return self._jobs.running
 
     def randomise_seed(self) -> int:
         self.seed.value = random.randrange(2**32)
@@ -200,17 +180,14 @@ class Studio(widgets.VBox):
 
     def params(self) -> GenerationParams:
         """The generation parameters as set in the widgets (validated)."""
-        return GenerationParams(
-            prompt=self.prompt.value, negative_prompt=self.negative_prompt.value, steps=self.steps.value,
-            cfg=self.cfg.value, strength=self.strength.value, seed=self.seed.value, sampler=self.sampler.value,
-            iterations=self.iterations.value, inpaint_replace=self.inpaint_replace.value,
-            seam_size=self.seam_size.value, seam_blur=self.seam_blur.value,
-            seam_strength=self.seam_strength.value, seam_steps=self.seam_steps.value,
-            infill_method=self.infill_method.value, model=self.model,
-        )
+        return GenerationParams(**values_from(self.param_controls), model=self.model)
 
     def generate(self) -> bool:
-        """Start a run of the current tab in a worker thread; False (and a message) if one is running."""
+        """Start a run of the current tab in a worker thread; False (and a message) if one is running.
+
+        The request is built and checked now, with the model of this moment; a second
+        call while a run is going on (from any thread) is refused.
+        """
         if self.running:
             self._say("Already generating: wait for it to finish or press Cancel.", error=True)
             return False
@@ -221,29 +198,29 @@ class Studio(widgets.VBox):
         except PaintError as err:
             self._say(str(err), error=True)
             return False
-        self._run_error = None
-        self._cancel_requested = False
-        self.generate_button.disabled = True
-        self.cancel_button.disabled = False
-        self.progress.value = 0
-        self._thread = threading.Thread(target=self._work, args=(job,), name="paint-widgets-studio", daemon=True)
-        self._thread.start()
+        if self._jobs.start(functools.partial(self._work, job)) is None:
+            self._say("Already generating: wait for it to finish or press Cancel.", error=True)
+            return False
         return True
 
     def wait(self, timeout: float | None = None) -> Result | None:
-        """Block until the running generation ends; the newest result (None if it failed)."""
-        if self._thread is not None:
-            self._thread.join(timeout)
-        if self._run_error is not None:
-            return None
-        return self.results[-1] if self.results else None
+        """Block until the run ends: its Result, or None if it failed or was cancelled.
+
+        With ``timeout`` (seconds), None while the run is still going on after it.
+        """
+        return self._jobs.wait(timeout)
 
     def cancel(self) -> None:
-        """Stop the running generation after its current step."""
-        if self.running:
-            self._cancel_requested = True  # honoured at the next step, even if the run has not started
-            self.mgr.cancel()
+        """Stop this Studio's run (only this one) at its next step, or before it starts."""
+        if self._jobs.cancel():
             self._say("Cancelling…")
+
+    def close(self) -> None:
+        """Cancel a running job, then close the widget and its parts."""
+        jobs = getattr(self, "_jobs", None)  # None if the constructor failed
+        if jobs is not None:
+            jobs.close()
+        super().close()
 
     def use_as_input(self, result: Result, index: int = 0) -> None:
         """Continue editing from a result (iterative inpainting and outcropping)."""
@@ -261,20 +238,26 @@ class Studio(widgets.VBox):
 
     # ------------------------------------------------------------------ running
 
-    def _inputs(self, mask: np.ndarray | None) -> tuple[str, str | None]:
-        """Write the current image (and mask, -M convention) so the command replays."""
+    def _record(self, request: Any) -> Any:
+        """Write the run's image (and mask, ``-M`` convention) as the replay record of its history line.
+
+        The engine uses the arrays in ``request``; the files only make the printed
+        command replay as written.
+        """
         folder = self.outdir / "studio-inputs"
         n = next_number(folder)
-        image_path = save_png_atomic(Image.fromarray(self.image), folder / f"{n:06d}.input.png")
-        mask_path = None
-        if mask is not None:
-            keep_white = np.where(mask, 0, 255).astype(np.uint8)
-            mask_path = save_png_atomic(Image.fromarray(keep_white, "L"), folder / f"{n:06d}.mask.png")
-        return str(image_path), (str(mask_path) if mask_path else None)
+        image_ref = save_png_atomic(Image.fromarray(request.image), folder / f"{n:06d}.input.png")
+        changes: dict[str, Any] = {"image_ref": str(image_ref)}
+        if isinstance(request, InpaintRequest):
+            keep_white = np.where(request.mask, 0, 255).astype(np.uint8)
+            mask_ref = save_png_atomic(Image.fromarray(keep_white, "L"), folder / f"{n:06d}.mask.png")
+            changes["mask_ref"] = str(mask_ref)
+        return dataclasses.replace(request, **changes)
 
     def _job(self) -> Any:
         """The request (or infill job) for the active tab, validated before the thread starts."""
         params = self.params()
+        params = params.with_(model=params.model or self.mgr.default_model())  # fixed for this run
         outcrop_tab = self.tabs.selected_index == 2
         if outcrop_tab:
             rgb, paint, _ = outcrop_canvas(self.image, **self.margins.margins)
@@ -286,29 +269,24 @@ class Studio(widgets.VBox):
                 raise MaskError("nothing to repaint: paint an area, or compute a text mask first")
         if self.engine.value == "infill":
             return ("infill", rgb, mask, params)
+        ensure_outdir(self.outdir / "studio-inputs")  # its replay record must be writable: say so now
         if outcrop_tab:
-            path, _ = self._inputs(None)
-            return OutcropRequest(image=path, **self.margins.margins, params=params, image_ref=path)
-        path, mask_path = self._inputs(mask)
-        return InpaintRequest(image=path, mask=mask_path, params=params, image_ref=path, mask_ref=mask_path)
+            m = self.margins.margins
+            return OutcropRequest(image=np.array(self.image), top=m["top"], right=m["right"],
+                                  bottom=m["bottom"], left=m["left"], params=params)
+        return InpaintRequest(image=np.array(rgb), mask=mask, params=params)
 
-    def _work(self, job: Any) -> None:
-        try:
-            result = self._infill(job) if isinstance(job, tuple) else self._diffuse(job)
-            self._show_result(result)
-        except BaseException as err:  # noqa: BLE001 - shown in the widget, never lost in the thread
-            self._run_error = err
-            self._on_failure(err)
-        finally:
-            self.generate_button.disabled = False
-            self.cancel_button.disabled = True
-            self.preview.layout.display = "none"
-
-    def _diffuse(self, request: Any) -> Result:
+    def _work(self, job: Any, token: CancelToken) -> Result:
+        """The worker thread's part: infill, or the request on the kernel's manager."""
+        if isinstance(job, tuple):
+            return self._infill(job)
         from ..engine.api import run
+        from ..engine.hub import report_loads
 
-        self._say("Generating…")
-        return run(request, progress=self._on_step, mgr=self.mgr)
+        request = self._record(job)
+        with report_loads(self._display.load):
+            return run(request, progress=self._display.step, mgr=self.mgr, cancel=token,
+                       on_wait=self._display.waiting)
 
     def _infill(self, job: tuple[str, np.ndarray, np.ndarray, GenerationParams]) -> Result:
         _, rgb, mask, params = job
@@ -317,18 +295,13 @@ class Studio(widgets.VBox):
         return Result(images=[Image.fromarray(out)], seeds=[params.seed or 0], commands=[command],
                       metadata=[{"app": "paint_widgets", "type": "infill", "command": command}])
 
-    def _on_step(self, step: Step) -> None:
-        if self._cancel_requested:
-            self.mgr.cancel()
-        self.progress.max = max(step.total, 1)
-        self.progress.value = step.step
-        now = time.monotonic()
-        if now - self._last_preview >= PREVIEW_EVERY_S or step.step == step.total:
-            self._last_preview = now
-            preview = step.preview()
-            if preview is not None:
-                self.preview.value = _png(preview)
-                self.preview.layout.display = ""
+    def _set_busy(self, busy: bool) -> None:
+        self.generate_button.disabled = busy
+        self.cancel_button.disabled = not busy
+        if busy:
+            self._display.started("Generating…")
+        else:
+            self._display.finished()
 
     def _on_failure(self, err: BaseException) -> None:
         if isinstance(err, CancelledError):
@@ -350,7 +323,7 @@ class Studio(widgets.VBox):
         self._say(f"Done: {len(result.images)} image(s), seed(s) {', '.join(map(str, result.seeds))}.")
 
     def _card(self, result: Result, index: int) -> widgets.Widget:
-        image = widgets.Image(value=_png(np.asarray(result.images[index].convert("RGB"))), format="png",
+        image = widgets.Image(value=png_bytes(np.asarray(result.images[index].convert("RGB"))), format="png",
                               layout=widgets.Layout(max_width="320px"))
         command = widgets.HTML(f"<code style='font-size:11px'>{_escape(result.commands[index])}</code>")
         again = widgets.Button(description="Use as input", icon="repeat")

@@ -17,6 +17,7 @@ at the image's full size.
 
 from __future__ import annotations
 
+import functools
 import io
 import threading
 import time
@@ -29,7 +30,8 @@ from ipycanvas import MultiCanvas
 from PIL import Image
 from traitlets import Float, Int, Unicode, validate
 
-from ..errors import InvalidInputError
+from ..cancel import CancelToken
+from ..errors import CancelledError, InvalidInputError
 from ..imaging import masks
 from ..imaging.text_mask import (
     PREVIEW_COLOR,
@@ -40,7 +42,8 @@ from ..imaging.text_mask import (
     selection_alpha,
 )
 from ..io import ImageLike, load_image, require_number
-from ._canvas import ViewMap, enable_colab_widgets, held, resize_rgba, routed, to_rgba
+from ._canvas import ViewMap, enable_colab_widgets, held, report_error, resize_rgba, routed, to_rgba
+from ._jobs import JobRunner
 
 IMAGE, OVERLAY = 0, 1
 
@@ -142,7 +145,9 @@ class TextMaskTuner(widgets.VBox):
         self._paint_cache: tuple[tuple[Any, ...], np.ndarray] | None = None
         self._quiet = False  # set while run() updates `prompt` itself
         self._preview_sel: np.ndarray | None = None
-        self.color = tuple(int(c) for c in color[:3])
+        self._pending: str | None = None  # a prompt typed while the previous one was computed
+        red, green, blue = (int(c) for c in color[:3])
+        self.color = (red, green, blue)
         #: Milliseconds the last overlay redraw took (threshold → sent PNG), for diagnostics.
         self.last_preview_ms = 0.0
 
@@ -170,6 +175,8 @@ class TextMaskTuner(widgets.VBox):
         self.canvas.add_class("paint-widgets-canvas")
         self.output = widgets.Output(layout=widgets.Layout(max_height="10em", overflow="auto"))
         controls = self._build_controls()
+        self._jobs = JobRunner("text mask", output=self.output, on_busy=self._set_busy,
+                               on_error=self._on_run_error, on_idle=self._run_pending)
         super().__init__(children=[*controls, self.canvas, self.output])
         self.add_class("paint-widgets-text-mask-tuner")
 
@@ -238,29 +245,60 @@ class TextMaskTuner(widgets.VBox):
         return float(np.count_nonzero(self.mask)) / self.mask.size
 
     def run(self, prompt: str | None = None, *, force: bool = False) -> TextMask:
-        """Run CLIPSeg for ``prompt`` (default: :attr:`prompt`) and show the result.
+        """Run CLIPSeg for ``prompt`` (default: :attr:`prompt`) now and show the result.
 
-        The only method that runs the model; a prompt equal to the current text
-        mask's is not re-run unless ``force``. Raises on bad input (empty prompt).
+        Blocking, for code; typing a prompt or pressing Select uses :meth:`start`, which
+        keeps the kernel free. The only methods that run the model; a prompt equal to the
+        current text mask's is not re-run unless ``force``. Raises on bad input (empty
+        prompt) and :class:`~paint_widgets.CancelledError` if cancelled.
         """
-        from ..engine.textmask import split_prompts, text_mask
+        text = self._checked(prompt)
+        if not force and self._is_current(text):
+            return self._tm  # type: ignore[return-value]
+        while True:
+            self._jobs.wait()  # a computation started from the UI finishes first
+            job = self._jobs.start(functools.partial(self._compute, text), background=False)
+            if job is not None:
+                break
+        if job.error is not None:
+            raise job.error
+        return job.result
 
-        text = self.prompt if prompt is None else prompt
-        split_prompts(text)  # validate before touching anything
-        with self._lock:
-            if not force and self._tm is not None and text.strip() == self._tm.prompt:
-                self._set_prompt(text)
-                return self._tm
-            self._label.value = f"selecting {text.strip()!r}…"
-            self._run_button.disabled = True
-            try:
-                tm = text_mask(self._pil, text, self.threshold, model=self._model, manager=self._manager)
-            finally:
-                self._run_button.disabled = False
-                self._update_label()
-            self._set_prompt(text)
-            self._set_text_mask(tm)
-            return tm
+    def start(self, prompt: str | None = None, *, force: bool = False) -> bool:
+        """Compute the text mask for ``prompt`` in a worker thread; the kernel stays free.
+
+        A prompt typed while another is computed runs right after it (the newest wins).
+        Returns False if it was queued behind a running computation.
+        """
+        text = self._checked(prompt)
+        if not force and self._is_current(text):
+            return True
+        if self._jobs.start(functools.partial(self._compute, text)) is None:
+            self._pending = text
+            return False
+        return True
+
+    def wait(self, timeout: float | None = None) -> TextMask | None:
+        """Block until the running computation ends: its TextMask, or None if it failed."""
+        tm = self._jobs.wait(timeout)
+        while self._pending is not None or self._jobs.running:  # a queued prompt runs next
+            if timeout is not None:
+                break
+            tm = self._jobs.wait()
+        return tm
+
+    def cancel(self) -> None:
+        """Stop the running computation if it has not reached the model yet."""
+        self._pending = None
+        self._jobs.cancel()
+
+    def close(self) -> None:
+        """Cancel a running computation, then close the widget and its canvas."""
+        self._pending = None
+        jobs = getattr(self, "_jobs", None)  # None if the constructor failed
+        if jobs is not None:
+            jobs.close()
+        super().close()
 
     def send_to(self, painter: Any) -> Any:
         """Hand :attr:`mask` to a MaskPainter (``painter.set_mask``) for touch-up; returns the painter."""
@@ -312,6 +350,55 @@ class TextMaskTuner(widgets.VBox):
             self.prompt = text
         finally:
             self._quiet = False
+
+    def _checked(self, prompt: str | None) -> str:
+        from ..imaging.text_mask import split_prompts
+
+        text = self.prompt if prompt is None else prompt
+        split_prompts(text)  # validate before touching anything
+        return text
+
+    def _is_current(self, text: str) -> bool:
+        """Whether ``text`` is what the current text mask shows (then nothing runs)."""
+        with self._lock:
+            if self._tm is not None and text.strip() == self._tm.prompt and not self._jobs.running:
+                self._set_prompt(text)
+                return True
+        return False
+
+    def _compute(self, text: str, token: CancelToken) -> TextMask:
+        """The job: one CLIPSeg call on the manager, then the new mask on the canvas."""
+        from ..engine.hub import report_loads
+        from ..engine.textmask import text_mask
+
+        self._label.value = f"selecting {text.strip()!r}…"
+        with report_loads(self._on_load):
+            tm = text_mask(self._pil, text, self.threshold, model=self._model, manager=self._manager,
+                           cancel=token, on_wait=self._on_wait)
+        with self._lock:
+            self._set_prompt(text)
+            self._set_text_mask(tm)
+        return tm
+
+    def _set_busy(self, busy: bool) -> None:
+        self._run_button.disabled = busy
+        if not busy:
+            self._update_label()
+
+    def _on_wait(self) -> None:
+        self._label.value = "waiting for the running generation to finish…"
+
+    def _on_load(self, event: Any) -> None:
+        self._label.value = event.describe()
+
+    def _on_run_error(self, err: BaseException) -> None:
+        if not isinstance(err, CancelledError):
+            report_error(self.output, err, "text mask")
+
+    def _run_pending(self, _none: None = None) -> None:
+        text, self._pending = self._pending, None
+        if text is not None:
+            self.start(text)
 
     def _set_text_mask(self, tm: TextMask) -> None:
         if tm.shape != self._rgb.shape[:2]:
@@ -376,11 +463,11 @@ class TextMaskTuner(widgets.VBox):
     @routed(lambda self: self.output)
     def _on_prompt(self, change: Any) -> None:
         if not self._quiet:
-            self.run(change["new"])
+            self.start(change["new"])
 
     @routed(lambda self: self.output)
     def _on_click(self, _button: Any) -> None:
-        self.run(self._text.value)
+        self.start(self._text.value)
 
     @routed(lambda self: self.output)
     def _on_client_ready(self) -> None:

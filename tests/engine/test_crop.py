@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import paint_widgets as pw
-from paint_widgets.engine import crop, inpainting
+from paint_widgets.engine import crop, generation
 from paint_widgets.engine.crop import Box, choose_region, crop_box, generation_size, native_size
 from paint_widgets.imaging.paste import paste_alpha
 
@@ -28,14 +28,14 @@ def picture(height: int, width: int) -> np.ndarray:
 def denoised_shapes(monkeypatch) -> list[tuple[int, ...]]:
     """The shapes of the images handed to the denoiser (no timing involved)."""
     shapes: list[tuple[int, ...]] = []
-    real = inpainting.denoise_masked
+    real = generation.denoise_masked
 
     def spy(pipe, image, paint, *args, **kwargs):
         shapes.append(image.shape)
         assert paint.shape == image.shape[:2]
         return real(pipe, image, paint, *args, **kwargs)
 
-    monkeypatch.setattr(inpainting, "denoise_masked", spy)
+    monkeypatch.setattr(generation, "denoise_masked", spy)
     return shapes
 
 
@@ -220,13 +220,13 @@ def test_auto_crops_the_large_image_and_keeps_small_images_whole(mgr, photo, box
 
 def test_crop_padding_widens_the_context(mgr, denoised_shapes, monkeypatch):
     boxes: list[Box] = []
-    real = inpainting.choose_region
+    real = generation.choose_region
 
     def spy(*args, **kwargs):
         boxes.append(real(*args, **kwargs))
         return boxes[-1]
 
-    monkeypatch.setattr(inpainting, "choose_region", spy)
+    monkeypatch.setattr(generation, "choose_region", spy)
     img, mask = picture(1024, 1024), square_mask(1024, 1024, 500, 500, 40)
     pw.inpaint(img, mask, "x", region="crop", crop_padding=100, steps=2, seed=1)
     pw.inpaint(img, mask, "x", region="crop", crop_padding=0, steps=2, seed=1)

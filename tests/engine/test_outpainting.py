@@ -95,16 +95,16 @@ def test_transparent_border_in_init_image_is_outpainted_and_holes_inpainted(mgr,
 
 
 def test_seam_pass_changes_only_the_painted_side_of_the_band(mgr, square, monkeypatch):
-    from paint_widgets.engine import outpainting
+    from paint_widgets.engine import generation
 
     calls = []
-    real = outpainting.generate_on_canvas
+    real = generation.generate_on_canvas
 
     def spy(mgr_, canvas, settings, **kwargs):
         calls.append((canvas.paint.copy(), settings.steps, settings.strength))
         return real(mgr_, canvas, settings, **kwargs)
 
-    monkeypatch.setattr(outpainting, "generate_on_canvas", spy)
+    monkeypatch.setattr(generation, "generate_on_canvas", spy)
     pw.outcrop(square, top=128, steps=2, seam_steps=3, seed=1, prompt="x")
     (main_mask, _, main_strength), (band, seam_steps, seam_strength) = calls
     assert main_strength == 0.9 and seam_steps == 3 and seam_strength == 0.7

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from paint_widgets.errors import MaskError
+from paint_widgets.imaging.box import Box
 from paint_widgets.imaging.brush import overlay_rgba, segment_footprint, stamp_segment
 from paint_widgets.widgets._canvas import ViewMap, fit_scale, held, to_rgba
 from paint_widgets.widgets.mask_painter import MaskPainter
@@ -137,7 +138,7 @@ def test_stamp_segment_is_exact_and_local(p0: tuple, p1: tuple, radius: float) -
     if box is None:
         assert not inside.any() and not mask.any()
         return
-    y0, y1, x0, x1 = box
+    y0, x0, y1, x1 = box
     outside = mask.copy()
     outside[y0:y1, x0:x1] = False
     assert not outside.any()  # nothing painted outside the dirty box
@@ -154,7 +155,7 @@ def test_stamp_reports_only_flipped_pixels_and_erases() -> None:
     assert changed.sum() == mask.sum() - before
     stamp_segment(mask, (0, 10), (40, 10), 5, False)
     assert not mask.any()
-    assert segment_footprint((0, 3, 0, 3), (1, 1), (1, 1), 0).sum() == 1
+    assert segment_footprint(Box(0, 0, 3, 3), (1, 1), (1, 1), 0).sum() == 1
 
 
 def test_overlay_rgba_is_rgba_with_opacity() -> None:
@@ -397,7 +398,7 @@ def test_handler_work_is_proportional_to_brush_area(frontend: FakeFrontend) -> N
         box = p._stroke.last_box
     finally:
         manager.send = original_send
-    y0, y1, x0, x1 = box
+    y0, x0, y1, x1 = box
     s = 768 / 4096
     seg = 10 / s, 4 / s  # the move in image pixels
     assert x1 - x0 <= seg[0] + 2 * R + 2 and y1 - y0 <= seg[1] + 2 * R + 2  # not the image
@@ -504,9 +505,9 @@ def test_view_map_round_trip_and_fit() -> None:
     m = np.zeros((2000, 3000), bool)
     m[1000:1100, 2000:2300] = True
     full = v.sample(m)
-    vb = v.view_box((1000, 1100, 2000, 2300))
-    assert np.array_equal(full[vb[0] : vb[1], vb[2] : vb[3]], v.sample(m, vb))
-    assert full.sum() == full[vb[0] : vb[1], vb[2] : vb[3]].sum()
+    vb = v.view_box(Box(1000, 2000, 1100, 2300))
+    assert np.array_equal(full[vb.slices], v.sample(m, vb))
+    assert full.sum() == full[vb.slices].sum()
 
 
 def test_to_rgba_and_held_flushes_after_errors() -> None:

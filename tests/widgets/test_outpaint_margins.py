@@ -267,12 +267,13 @@ def test_button_runs_in_a_thread_and_wait_returns_the_result(mgr) -> None:
     api_patch.setattr(api, "outcrop", recording)
     try:
         w.button.click()
-        assert w._worker is not None and w._worker is not threading.current_thread()
+        worker = w._jobs.job.thread
+        assert worker is not None and worker is not threading.current_thread()
         result = w.wait(timeout=120)
     finally:
         api_patch.undo()
-    assert seen == ["outcrop"]  # the worker thread, not the kernel's
-    assert not w._worker.is_alive() and not w.running
+    assert seen == ["paint-widgets-outcrop"]  # the worker thread, not the kernel's
+    assert not worker.is_alive() and not w.running
     assert result is w.result and result.image.size == (192, 128)
     assert errors(w) == "" and "done: 192 x 128 px" in w.status_label.value
     assert w.button.description == "Outcrop" and w.cancel_button.disabled

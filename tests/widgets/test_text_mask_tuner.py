@@ -150,18 +150,23 @@ def test_text_box_and_button(tmgr) -> None:
     tuner = TextMaskTuner(picture(300, 200), manager=tmgr)
     assert tuner.text_mask is None and not tuner.mask.any() and tuner.runs == 0
     before = T.model_calls()
-    tuner._text.set_state({"value": "face|hair"})  # Enter in the text box
+    tuner._text.set_state({"value": "face|hair"})  # Enter in the text box: computed in a worker thread
+    tuner.wait()
     assert T.model_calls() == before + 1 and tuner.runs == 1
     assert tuner.text_mask.prompts == ("face", "hair") and tuner.prompt == "face|hair"
     tuner._run_button.click()  # same prompt: nothing to do
+    tuner.wait()
     assert T.model_calls() == before + 1
     tuner._text.value = "hair"  # the button reads the box
+    tuner.wait()
     assert T.model_calls() == before + 2  # (the box's own change ran it)
     tuner._run_button.click()
+    tuner.wait()
     assert T.model_calls() == before + 2
     tuner.run(force=True)
     assert T.model_calls() == before + 3 and tuner.runs == 3
     tuner.prompt = "orange"  # from the kernel
+    tuner.wait()
     assert T.model_calls() == before + 4 and tuner.text_mask.prompt == "orange"
 
 
@@ -182,6 +187,7 @@ def test_model_errors_are_shown_in_the_output(tmp_path) -> None:
     tuner = TextMaskTuner(picture(300, 200), model=str(tmp_path / "missing"))
     tuner._run_button.click()  # empty box
     tuner._text.set_state({"value": "hair"})
+    assert tuner.wait() is None  # the run failed
     text = "".join(o["text"] for o in tuner.output.outputs)
     assert "not found" in text
     assert not tuner._run_button.disabled
