@@ -12,7 +12,8 @@ signature), and a misspelt name is an error rather than ``Any``. The public name
   (``GenerationParams``, ``Step`` -- what ``progress=`` receives -- and ``Result``);
 - the kernel's ``manager()`` / ``PipelineManager``, ``text_mask`` and ``infill``;
 - the widgets ``MaskPainter``, ``TextMaskTuner``, ``OutpaintMargins``, ``Studio``;
-- every error (eager: :mod:`.errors` imports nothing) and every warning.
+- every error (eager: :mod:`.errors` imports nothing), every warning, and
+  ``CancelToken`` (a run's own cancel: ``pw.inpaint(..., cancel=token)``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from .cancel import CancelToken
 from .errors import (
     CancelledError,
     CommandError,
@@ -74,6 +76,7 @@ _LAZY: dict[str, str] = {
 }
 
 __all__ = [
+    "CancelToken",
     # errors and warnings (eager)
     "CancelledError",
     "CommandError",

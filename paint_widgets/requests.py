@@ -137,6 +137,9 @@ def _path_arg(value: Any) -> str:
     return text if text.startswith("<") and text.endswith(">") else shlex.quote(text)
 
 
+IF_OPAQUE = ("refuse", "img2img")
+
+
 @dataclass(frozen=True)
 class InpaintRequest:
     """Inpaint ``image`` where ``mask`` (or the image's transparency, or ``text_mask``) says."""
@@ -150,8 +153,14 @@ class InpaintRequest:
     crop_padding: int = 32
     image_ref: str | None = None  # how the command line names the image (-I)
     mask_ref: str | None = None  # how the command line names the mask (-M)
+    #: What an image with no mask, no text mask and no transparency means: ``"refuse"``
+    #: (nothing to repaint: a MaskError, the API's default) or ``"img2img"`` (repaint the
+    #: whole image at ``strength``, as InvokeAI's prompt line did; the command language's).
+    if_opaque: str = "refuse"
 
     def __post_init__(self) -> None:
+        if self.if_opaque not in IF_OPAQUE:
+            raise InvalidInputError(f"if_opaque must be one of {IF_OPAQUE}, not {self.if_opaque!r}")
         if self.text_mask is not None:
             text, threshold = self.text_mask
             if not isinstance(text, str) or not text.strip():
@@ -163,6 +172,11 @@ class InpaintRequest:
         object.__setattr__(
             self, "crop_padding", require_number(self.crop_padding, "crop_padding", low=0, high=4096, integer=True)
         )
+
+    @property
+    def has_mask_source(self) -> bool:
+        """Whether a mask or a text mask says where to paint (else the image's alpha does)."""
+        return self.mask is not None or self.text_mask is not None
 
     def command(self, seed: int, width: int, height: int) -> str:
         """The ``invoke>`` line that reproduces this request with ``seed``."""

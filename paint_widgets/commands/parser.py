@@ -392,6 +392,7 @@ def _parse_prompt_line(line: str) -> Command:
             text_mask=_text_mask(values["text_mask"]) if "text_mask" in values else None,
             image_ref=image_ref,
             mask_ref=mask_ref,
+            if_opaque="img2img",  # InvokeAI: an opaque -I with no -M/-tm is img2img
         )
     return Command("generate", request, line, frozenset(given), values.get("outdir"))
 

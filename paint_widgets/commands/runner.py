@@ -20,10 +20,11 @@ on and counts it in :attr:`Runner.failures`.
 Semantics the reference leaves to the implementation:
 
 * **img2img**: a prompt line whose ``-I`` image is opaque and has no ``-M``/``-tm``
-  repaints the whole image (InvokeAI ran img2img there): the request gets an
-  all-paint mask and ``-f`` says how much changes. The printed and stored
-  command is the line without a mask, so it reproduces itself. (The Python
-  ``inpaint()`` raises on an empty mask instead.)
+  repaints the whole image (InvokeAI ran img2img there): the parser builds the
+  request with ``if_opaque="img2img"``, the engine paints the whole image and
+  ``-f`` says how much changes. The printed and stored command is the line
+  without a mask, so it reproduces itself. (The Python ``inpaint()`` raises on
+  an empty mask instead, unless given ``if_opaque="img2img"``.)
 * **!fix defaults**: the prompt and seed default to the ones stored in the image
   (this package's metadata, or InvokeAI's ``sd-metadata``/``Dream``).
 * Output names are built here and in the engine from a number and the seed (or
@@ -39,15 +40,11 @@ import re
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import replace
 from pathlib import Path
 from typing import Any, TextIO
 
-import numpy as np
-
 from ..errors import OutputError, PaintError
 from ..io import check_inside, ensure_outdir, load_image
-from ..requests import InpaintRequest
 from ..result import Result
 from .parser import DEFAULT_OUTDIR, Command, parse, with_image_defaults
 
@@ -186,13 +183,7 @@ class Runner:
     def _run_generation(self, command: Command, outdir: str | os.PathLike) -> Result:
         from ..engine.api import run as run_request
 
-        request = command.request
-        whole = _whole_mask(request) if isinstance(request, InpaintRequest) else None
-        if whole is not None:
-            result = run_request(replace(request, mask=whole), mgr=self.manager())
-            _restore_request(result, request)
-        else:
-            result = run_request(request, mgr=self.manager())
+        result = run_request(command.request, mgr=self.manager())
         self._save(result, outdir)
         return result
 
@@ -240,29 +231,6 @@ class Runner:
             if source not in self._announced:
                 self._announced.add(source)
                 self.say(f">> loaded model {source}")
-
-
-def _whole_mask(request: InpaintRequest) -> np.ndarray | None:
-    """An all-paint mask for an opaque ``-I`` image with no ``-M``/``-tm`` (InvokeAI's
-    img2img case); ``None`` when the request has a mask source of its own."""
-    if request.mask is not None or request.text_mask is not None:
-        return None
-    image = load_image(request.image, what="image (-I)")
-    if image.mode == "RGBA" and np.asarray(image)[..., 3].min() < 255:
-        return None  # transparency: inpaint or outpaint where it is transparent
-    return np.ones((image.height, image.width), dtype=bool)
-
-
-def _restore_request(result: Result, request: InpaintRequest) -> None:
-    """Give an img2img result the commands (and request) of the line as typed, without a mask."""
-    result.request = request
-    for i, image in enumerate(result.images):
-        line = request.command(result.seeds[i], image.width, image.height)
-        result.commands[i] = line
-        if i < len(result.metadata):
-            meta = dict(result.metadata[i])
-            meta.update(command=line, mode="img2img", mask="whole image (opaque -I, no -M/-tm)")
-            result.metadata[i] = meta
 
 
 def _check_inside(outdir: str | os.PathLike, path: Path) -> None:

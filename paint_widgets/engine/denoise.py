@@ -204,6 +204,8 @@ def denoise_masked(
             p._interrupt = True  # the remaining steps are skipped; we raise after the call
         return kwargs
 
+    if cancel is not None and cancel.is_set():  # pressed while the model loaded: no step runs
+        raise CancelledError("generation cancelled; nothing was changed")
     warn_if_truncated(pipe, settings.prompt)
     warn_if_truncated(pipe, settings.negative_prompt, "negative prompt")
     generator = torch.Generator(device="cpu").manual_seed(int(settings.seed))

@@ -8,6 +8,12 @@ Which files to fetch is the caller's choice (``select``: see ``loading.py``). Ev
 model cannot be had ends in one :class:`~paint_widgets.errors.ModelLoadError` line that
 names the model, what was tried and the fix.
 
+A repo whose main branch has its weights only as pickles (``select`` raises
+:class:`PicklesOnly`) may have safetensors in the pull request the Hub's conversion bot
+opened ("Adding `safetensors` variant of this model" by ``SFconvertbot``, as transformers
+looks for it): if one is open and sits directly on main's head, the files come from its
+``refs/pr/N`` instead. Nothing is ever converted, and no one else's pull request is taken.
+
 No torch here, and nothing imported from diffusers/transformers at module top: installing
 the log filter (:func:`quiet_import_warnings`) must happen before diffusers is imported.
 """
@@ -17,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import errno
+import json
 import logging
 import os
 import shutil
@@ -37,10 +44,10 @@ class LoadProgress:
     """One step of getting a model ready: bytes downloaded, moving to the device, ready."""
 
     model: str  # the source as the user gave it (hub id or path)
-    phase: str  # "download" (bytes) | "load" (moving weights to the device) | "ready"
+    phase: str  # "download" (bytes) | "load" (reading the weights; with device: moving them there) | "ready"
     done: int = 0  # bytes downloaded so far (download phase)
     total: int = 0  # bytes to download in all (0 if unknown)
-    device: str = ""  # "cuda", "cpu", ... for phase "load"
+    device: str = ""  # "cuda", "cpu", ... for phase "load" ("" while the weights are read from disk)
 
     def describe(self) -> str:
         """One human line, e.g. ``Downloading org/name: 1.2 GB of 2.1 GB (57 %)``."""
@@ -50,7 +57,7 @@ class LoadProgress:
                 return f"Downloading {self.model}: {_size(self.done)} of {_size(self.total)} ({percent} %)"
             return f"Downloading {self.model}: {_size(self.done)}"
         if self.phase == "load":
-            return f"Loading {self.model} to {self.device or 'the device'}…"
+            return f"Loading {self.model} to {self.device}…" if self.device else f"Loading {self.model}…"
         return f"{self.model} ready"
 
 
@@ -68,8 +75,9 @@ def report_loads(fn: LoadProgressFn | None) -> Iterator[None]:
 
     ``fn`` may be called from a download thread, never from two threads at once; an
     exception it raises is logged and ignored, never breaking the download or the load.
+    An event equal to the one just before it (two steps saying the same) is not repeated.
     """
-    token = _REPORTER.set(fn)
+    token = _REPORTER.set(_Deduped(fn) if fn is not None else None)
     try:
         yield
     finally:
@@ -85,6 +93,22 @@ def report(progress: LoadProgress, fn: LoadProgressFn | None = None) -> None:
         fn(progress)
     except Exception:  # the reporter is someone else's code: it must not break a load
         _log.debug("load progress reporter failed", exc_info=True)
+
+
+class _Deduped:
+    """``fn``, but an event equal to the last one passed on is dropped."""
+
+    def __init__(self, fn: LoadProgressFn) -> None:
+        self.fn = fn
+        self._last: LoadProgress | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self, progress: LoadProgress) -> None:
+        with self._lock:
+            if progress == self._last:
+                return
+            self._last = progress
+        self.fn(progress)
 
 
 def _size(n: int) -> str:
@@ -253,7 +277,20 @@ def quiet_progress_bars() -> Iterator[None]:
 
 Select = Callable[[Mapping[str, int], Callable[[str], str]], list[str]]
 """``select(files, fetch) -> names``: ``files`` maps each file of the repo to its size;
-``fetch(name)`` gives the local path of one small file (e.g. ``model_index.json``)."""
+``fetch(name)`` gives the local path of one small file (e.g. ``model_index.json``).
+It raises :class:`PicklesOnly` when weights it needs are there only as pickles."""
+
+CONVERSION_TITLE = "Adding `safetensors` variant of this model"  # the bot's title, as transformers checks it
+CONVERSION_BOT = "SFconvertbot"
+_CONVERSION_RECORD = "paint_widgets_conversion.json"  # in the repo's cache folder, next to refs/ and snapshots/
+
+
+class PicklesOnly(ModelLoadError):
+    """Raised by a ``select``: weights it needs are only pickle files (and pickles are not allowed).
+
+    :func:`download` then looks for the conversion bot's pull request before giving up
+    with this error's line.
+    """
 
 
 def download(repo_id: str, select: Select, *, env_var: str) -> str:
@@ -306,14 +343,34 @@ def is_cached(repo_id: str, select: Select, *, env_var: str) -> tuple[bool, str]
 def _from_hub(repo_id: str, select: Select, cache: str) -> str:
     from huggingface_hub import HfApi, hf_hub_download, snapshot_download, try_to_load_from_cache
 
-    info = HfApi().model_info(repo_id, files_metadata=True)
-    files = {s.rfilename: int((s.lfs.size if s.lfs else s.size) or 0) for s in info.siblings or []}
+    api = HfApi()
+    info = api.model_info(repo_id, files_metadata=True)
     quiet = _bar_class(None)
 
-    def fetch(name: str) -> str:
-        return hf_hub_download(repo_id, name, revision=info.sha, cache_dir=cache, tqdm_class=quiet)
+    def choose(info: Any) -> tuple[dict[str, int], list[str]]:
+        files = {s.rfilename: int((s.lfs.size if s.lfs else s.size) or 0) for s in info.siblings or []}
 
-    names = sorted(set(select(files, fetch)))
+        def fetch(name: str) -> str:
+            return hf_hub_download(repo_id, name, revision=info.sha, cache_dir=cache, tqdm_class=quiet)
+
+        return files, sorted(set(select(files, fetch)))
+
+    branch: str | None = None  # main
+    main = str(info.sha)
+    try:
+        files, names = choose(info)
+    except PicklesOnly as refused:
+        found = _conversion_pr(api, repo_id, main)
+        if found is None:
+            _forget_conversion(repo_id, cache)
+            raise
+        branch, commit = found
+        info = api.model_info(repo_id, revision=commit, files_metadata=True)  # exactly the commit checked
+        try:
+            files, names = choose(info)
+        except PicklesOnly:
+            raise refused from None
+        _log.info("%s: main has only pickle weights; using the safetensors of %s", repo_id, branch)
     missing = [n for n in names if not isinstance(try_to_load_from_cache(repo_id, n, cache, info.sha), str)]
     total = sum(files.get(n, 0) for n in missing)
     if total:
@@ -321,29 +378,97 @@ def _from_hub(repo_id: str, select: Select, cache: str) -> str:
     downloads = _Downloads(repo_id, total, _REPORTER.get())
     if missing:
         downloads.start()
-    # A branch (not the commit) when downloading, so refs/main is written and offline use finds it;
-    # the commit when all is cached, which makes snapshot_download skip the network entirely.
-    folder = snapshot_download(repo_id, revision=None if missing else info.sha, cache_dir=cache,
+    # A branch (not the commit) when downloading, so refs/main (refs/refs/pr/N for a pull request)
+    # is written and offline use finds it; the commit when all is cached, which makes
+    # snapshot_download skip the network entirely.
+    folder = snapshot_download(repo_id, revision=branch if missing else info.sha, cache_dir=cache,
                                allow_patterns=[_literal(n) for n in names], tqdm_class=_bar_class(downloads))
     if missing:
         downloads.finish()
+    if branch is not None:
+        if Path(folder).name != info.sha:  # the pull request moved on since we checked it (rare)
+            raise ModelLoadError(f"the safetensors pull request {branch} of {repo_id} changed while it "
+                                 "was downloaded: try again")
+        _remember_conversion(repo_id, cache, main=main, revision=branch, commit=str(info.sha))
     return folder
 
 
+def _conversion_pr(api: Any, repo_id: str, main: str) -> tuple[str, str] | None:
+    """``("refs/pr/N", its commit)`` of the conversion bot's open pull request that is one commit on
+    top of ``main`` (main's head commit), the newest if several; None if there is none."""
+    candidates = [
+        d for d in api.get_repo_discussions(repo_id, author=CONVERSION_BOT, discussion_type="pull_request",
+                                            discussion_status="open")
+        if d.is_pull_request and d.status == "open" and d.title == CONVERSION_TITLE and d.author == CONVERSION_BOT
+    ]
+    for discussion in sorted(candidates, key=lambda d: -d.num):
+        commits = api.list_repo_commits(repo_id, revision=discussion.git_reference)
+        if len(commits) >= 2 and commits[1].commit_id == main:  # newest first: its parent is main's head
+            return discussion.git_reference, commits[0].commit_id
+    return None
+
+
+def _record_path(repo_id: str, cache: str) -> Path:
+    from huggingface_hub.file_download import repo_folder_name
+
+    return Path(cache) / repo_folder_name(repo_id=repo_id, repo_type="model") / _CONVERSION_RECORD
+
+
+def _remember_conversion(repo_id: str, cache: str, *, main: str, revision: str, commit: str) -> None:
+    """Note which pull request stands in for main, so an offline load takes the same one (and only it)."""
+    record = {"main": main, "revision": revision, "commit": commit, "author": CONVERSION_BOT}
+    path = _record_path(repo_id, cache)
+    try:
+        if path.is_file() and json.loads(path.read_text(encoding="utf-8")) == record:
+            return
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        tmp.write_text(json.dumps(record), encoding="utf-8")
+        os.replace(tmp, path)
+    except (OSError, ValueError):  # a read-only cache: the online load still works
+        _log.debug("cannot write %s", path, exc_info=True)
+
+
+def _forget_conversion(repo_id: str, cache: str) -> None:
+    """The Hub has no such pull request (any more): an offline load must not take the cached one."""
+    with contextlib.suppress(OSError):
+        _record_path(repo_id, cache).unlink(missing_ok=True)
+
+
+def _remembered_conversion(repo_id: str, cache: str) -> dict[str, str] | None:
+    try:
+        record = json.loads(_record_path(repo_id, cache).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(record, dict) or not all(isinstance(record.get(k), str) for k in ("revision", "commit")):
+        return None
+    return record
+
+
 def _from_cache(repo_id: str, select: Select, cache: str) -> str:
+    try:
+        return _cached_revision(repo_id, select, cache, None)
+    except Exception:
+        record = _remembered_conversion(repo_id, cache)
+        if record is None:
+            raise
+    # main is not cached or has only pickles; the conversion pull request we checked online is cached
+    return _cached_revision(repo_id, select, cache, record["commit"])
+
+
+def _cached_revision(repo_id: str, select: Select, cache: str, revision: str | None) -> str:
     from huggingface_hub import get_cached_repo_tree, hf_hub_download, snapshot_download
     from huggingface_hub.errors import CachedRepoTreeNotFoundError
 
     def fetch(name: str) -> str:
-        return hf_hub_download(repo_id, name, cache_dir=cache, local_files_only=True)
+        return hf_hub_download(repo_id, name, revision=revision, cache_dir=cache, local_files_only=True)
 
     try:
-        files = {f.path: int(f.size or 0) for f in get_cached_repo_tree(repo_id, cache_dir=cache)}
+        files = {f.path: int(f.size or 0) for f in get_cached_repo_tree(repo_id, revision=revision, cache_dir=cache)}
     except CachedRepoTreeNotFoundError:  # cached by a tool that keeps no file list: what is on disk
-        folder = Path(snapshot_download(repo_id, cache_dir=cache, local_files_only=True))
+        folder = Path(snapshot_download(repo_id, revision=revision, cache_dir=cache, local_files_only=True))
         files = {p.relative_to(folder).as_posix(): 0 for p in folder.rglob("*") if p.is_file()}
     names = sorted(set(select(files, fetch)))
-    return snapshot_download(repo_id, cache_dir=cache, local_files_only=True,
+    return snapshot_download(repo_id, revision=revision, cache_dir=cache, local_files_only=True,
                              allow_patterns=[_literal(n) for n in names])
 
 

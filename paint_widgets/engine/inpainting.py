@@ -40,8 +40,17 @@ from .generation import (
 from .manager import PipelineManager
 
 
+def is_img2img(request: InpaintRequest, image: Image.Image) -> bool:
+    """An opaque image with no mask source, in a request that takes that as img2img."""
+    if request.if_opaque != "img2img" or request.has_mask_source:
+        return False
+    return image.mode != "RGBA" or int(np.asarray(image)[..., 3].min()) == 255
+
+
 def resolve_mask(request: InpaintRequest, image: Image.Image, mgr: PipelineManager) -> np.ndarray:
     """The paint mask for ``request`` at the image's size (float32, 1 = paint)."""
+    if is_img2img(request, image):
+        return np.ones((image.height, image.width), dtype=np.float32)  # repaint it all at -f
     shape = (image.height, image.width)
     if request.mask is not None:
         mask_src = request.mask
@@ -84,7 +93,8 @@ def run_inpaint(request: InpaintRequest, mgr: PipelineManager, *, progress: Prog
     paint = resolve_mask(request, image, mgr)
     canvas = fit_canvas(image, paint, p.width, p.height)
     # transparent borders in -I: outpainting (infill first, seam pass, originals kept)
-    outpainting = request.mask is None and request.text_mask is None and is_outpainting(np.asarray(image))
+    outpainting = not request.has_mask_source and is_outpainting(np.asarray(image))
+    img2img = is_img2img(request, image)
     result = Result(images=[], seeds=[], commands=[], request=request)
     for seed in seeds_for(p.seed, p.iterations):
         if outpainting:
@@ -98,6 +108,8 @@ def run_inpaint(request: InpaintRequest, mgr: PipelineManager, *, progress: Prog
                                      color_correct=p.color_correct, region=request.region,
                                      crop_padding=request.crop_padding)
         add_image(result, out, seed, mgr)
+        if img2img:
+            result.metadata[-1].update(mode="img2img", mask="whole image (opaque -I, no -M/-tm)")
     return result
 
 

@@ -11,6 +11,10 @@ folder it names, the config/tokenizer files and the safetensors weights (pickles
 ``allow_pickle`` and only where there are no safetensors); no variants (``*.fp16.*``,
 ``*.ema.*``...) unless a folder has nothing else; nothing for a component we pass ourselves
 (the safety checker). The libraries' progress bars are off around ``from_pretrained``.
+Where a Hub repo has only pickles for a component, :mod:`.hub` takes the safetensors of the
+conversion bot's pull request if there is one (same choice of files), else it is refused.
+Once the files are on disk a ``"load"`` :class:`~.hub.LoadProgress` says the weights are
+being read, so no one sees "Downloading … 100 %" while ``from_pretrained`` runs.
 """
 
 from __future__ import annotations
@@ -52,7 +56,7 @@ def describe_source(source: str) -> str:
 
 
 def _pickles_refused(source: str) -> ModelLoadError:
-    return ModelLoadError(
+    return hub.PicklesOnly(
         f"{source} has no safetensors weights, only pickle files that can run code when loaded; "
         "convert it to safetensors, or pass allow_pickle=True if you trust its source"
     )
@@ -145,6 +149,7 @@ def load_inpaint_pipeline(source: str, *, dtype: torch.dtype, allow_pickle: bool
     folder = os.path.expanduser(source)
     if kind == "hub":
         folder = hub.download(source, _diffusion_files(source, allow_pickle), env_var="PAINT_WIDGETS_MODEL")
+        hub.report(hub.LoadProgress(source, "load"))
     common: dict[str, Any] = {"torch_dtype": dtype}
     try:
         with hub.quiet_progress_bars(), warnings.catch_warnings():
@@ -183,6 +188,7 @@ def load_clipseg(source: str, *, dtype: torch.dtype, allow_pickle: bool = False)
         raise ModelLoadError(f"text-mask model {source} must be a folder or a Hub id, not a single file")
     if kind == "hub":
         name = hub.download(source, _top_level_files(source, allow_pickle), env_var="PAINT_WIDGETS_TEXTMASK_MODEL")
+        hub.report(hub.LoadProgress(source, "load"))
     else:
         name = os.path.expanduser(source)
     try:

@@ -6,7 +6,16 @@ It serves local folders as model repos, with what ``snapshot_download`` and
 - ``GET /api/models/{repo}[/revision/{rev}]``: the repo's commit (``sha``) and files (``siblings``);
 - ``GET /api/models/{repo}/tree/{rev}[/{path}]``: the recursive file listing;
 - ``HEAD``/``GET /{repo}/resolve/{rev}/{path}``: the file, with ``ETag`` (its sha256),
-  ``X-Repo-Commit`` and ``Content-Length``; a ``Range: bytes=N-`` request gets a 206.
+  ``X-Repo-Commit`` and ``Content-Length``; a ``Range: bytes=N-`` request gets a 206;
+- ``GET /api/models/{repo}/discussions``: its discussions and pull requests (:class:`PullRequest`),
+  newest first, a page at a time (``?p=N``; ``count``/``start``/``discussions``, as
+  ``HfApi.get_repo_discussions`` pages through them), filtered by ``type``/``status``/``author``;
+- ``GET /api/models/{repo}/commits/{rev}``: the history of a revision, newest first (one page).
+
+A revision is ``main``, a pull request's ``refs/pr/N`` (the client sends it as
+``refs%2Fpr%2FN``) or either's commit id. A pull request's tree is main's files with the
+pull request's own files added (or replacing main's); its commit sits on top of main's
+head, or of another commit (``parent=``: a pull request opened before main moved on).
 
 Errors carry the Hub's ``X-Error-Code`` header, which huggingface_hub maps to its
 exceptions: an unknown repo answers 404 ``RepoNotFound``; a gated repo (``gated=``) lists
@@ -24,10 +33,13 @@ import socket
 import sys
 import threading
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
+
+CONVERSION_TITLE = "Adding `safetensors` variant of this model"
+CONVERSION_BOT = "SFconvertbot"
 
 
 @dataclass(frozen=True)
@@ -39,12 +51,45 @@ class Request:
     range: str | None = None
 
 
+@dataclass(frozen=True)
+class PullRequest:
+    """A pull request (or, with ``pull_request=False``, a plain discussion) of a repo.
+
+    ``files`` maps paths in the repo to local files the pull request adds (or replaces).
+    By default it is the safetensors conversion bot's pull request, open, based on
+    main's head; ``parent`` names another base commit (a stale pull request).
+    """
+
+    num: int
+    files: Mapping[str, str | Path] = field(default_factory=dict)
+    author: str = CONVERSION_BOT
+    title: str = CONVERSION_TITLE
+    status: str = "open"  # "open" | "closed" | "merged" | "draft"
+    parent: str | None = None  # the commit it was opened on; None: main's head
+    pull_request: bool = True
+
+
+@dataclass(frozen=True)
+class _Revision:
+    commit: str
+    files: dict[str, Path]
+    history: list[tuple[str, str, str]]  # (commit, title, author), newest first
+    name: str
+
+
+_INITIAL_COMMIT_AUTHOR = "system"
+
+
 class HubServer:
     """``with HubServer({"org/name": folder}) as hub: ...``; ``hub.url`` is the endpoint."""
 
-    def __init__(self, repos: Mapping[str, str | Path] | None = None, *, gated: Iterable[str] = ()) -> None:
+    discussions_per_page = 50  # as the Hub; a test may lower it to see the client page through
+
+    def __init__(self, repos: Mapping[str, str | Path] | None = None, *, gated: Iterable[str] = (),
+                 pulls: Mapping[str, Iterable[PullRequest]] | None = None) -> None:
         self.repos = {repo: Path(folder) for repo, folder in (repos or {}).items()}
         self.gated = set(gated)
+        self.pulls = {repo: sorted(prs, key=lambda pr: -pr.num) for repo, prs in (pulls or {}).items()}
         self.requests: list[Request] = []
         self._drops: dict[tuple[str, str], int] = {}
         self._hashes: dict[tuple[Path, int, int], str] = {}
@@ -87,11 +132,19 @@ class HubServer:
         with self._lock:
             self._drops[(repo_id, path)] = nbytes
 
-    def fetched(self, repo_id: str) -> list[str]:
-        """Paths of ``repo_id`` whose contents were sent (``GET .../resolve/...``), in order."""
+    def fetched(self, repo_id: str, revision: str | None = None) -> list[str]:
+        """Paths of ``repo_id`` whose contents were sent (``GET .../resolve/...``), in order;
+        with ``revision`` (a name or a commit), only those of that revision."""
         prefix = f"/{repo_id}/resolve/"
-        return [r.path[len(prefix):].split("/", 1)[1] for r in self.requests
-                if r.method == "GET" and r.path.startswith(prefix)]
+        want = None if revision is None else self.commit(repo_id, revision)
+        out = []
+        for r in self.requests:
+            if r.method != "GET" or not r.path.startswith(prefix):
+                continue
+            rev, path = _split_revision(r.path[len(prefix):].split("/"))
+            if want is None or self._commit_of(repo_id, rev) == want:
+                out.append("/".join(path))
+        return out
 
     # ------------------------------------------------------------------ repo contents
 
@@ -116,12 +169,44 @@ class HubServer:
                 self._hashes[key] = known
         return known
 
-    def commit(self, repo_id: str) -> str:
-        """A 40-hex commit id that changes when any file does."""
+    def commit(self, repo_id: str, revision: str = "main") -> str:
+        """The 40-hex commit of ``revision`` (main's changes when any file does); KeyError if unknown."""
+        found = self.revision(repo_id, revision)
+        if found is None:
+            raise KeyError(f"{repo_id} has no revision {revision}")
+        return found.commit
+
+    def _main_commit(self, repo_id: str) -> str:
         digest = hashlib.sha1(repo_id.encode())
         for path, file in self.files(repo_id).items():
             digest.update(f"{path}\0{self.sha256(file)}\0".encode())
         return digest.hexdigest()
+
+    def _commit_of(self, repo_id: str, revision: str) -> str | None:
+        found = self.revision(repo_id, revision)
+        return None if found is None else found.commit
+
+    def revision(self, repo_id: str, revision: str | None = "main") -> _Revision | None:
+        """``main``, ``refs/pr/N`` or a commit of either: its commit, files and history; None if unknown."""
+        main = self._main_commit(repo_id)
+        initial = hashlib.sha1(f"{repo_id}\0initial".encode()).hexdigest()
+        if revision in (None, "main", main):
+            history = [(main, "Upload model", "org"), (initial, "initial commit", _INITIAL_COMMIT_AUTHOR)]
+            return _Revision(main, self.files(repo_id), history, "main")
+        for pr in self.pulls.get(repo_id, ()):
+            if not pr.pull_request:
+                continue
+            parent = pr.parent or main
+            digest = hashlib.sha1(f"{repo_id}\0pr\0{pr.num}\0{parent}\0".encode())
+            added = {path: Path(file) for path, file in sorted(pr.files.items())}
+            for path, file in added.items():
+                digest.update(f"{path}\0{self.sha256(file)}\0".encode())
+            commit = digest.hexdigest()
+            if revision in (f"refs/pr/{pr.num}", commit):
+                history = [(commit, pr.title, pr.author), (parent, "Upload model", "org"),
+                           (initial, "initial commit", _INITIAL_COMMIT_AUTHOR)]
+                return _Revision(commit, {**self.files(repo_id), **added}, history, f"refs/pr/{pr.num}")
+        return None
 
     def _take_drop(self, repo_id: str, path: str) -> int | None:
         with self._lock:
@@ -159,60 +244,75 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _answer(self, *, head: bool) -> None:
         hub = self.server_hub
-        path = unquote(urlsplit(self.path).path)
-        hub.requests.append(Request(self.command, path, self.headers.get("Range")))
-        parts = path.strip("/").split("/")
+        url = urlsplit(self.path)
+        hub.requests.append(Request(self.command, unquote(url.path), self.headers.get("Range")))
+        parts = [unquote(p) for p in url.path.strip("/").split("/")]  # "refs%2Fpr%2F5" stays one part
         try:
             if parts[:2] == ["api", "models"] and len(parts) >= 4:
-                self._api(f"{parts[2]}/{parts[3]}", parts[4:])
+                self._api(f"{parts[2]}/{parts[3]}", parts[4:], parse_qs(url.query))
             elif len(parts) >= 5 and parts[2] == "resolve":
-                self._resolve(f"{parts[0]}/{parts[1]}", parts[3], "/".join(parts[4:]), head=head)
+                revision, rest = _split_revision(parts[3:])
+                self._resolve(f"{parts[0]}/{parts[1]}", revision, "/".join(rest), head=head)
             else:
                 self._error(404, "EntryNotFound", "Not found")
         except (BrokenPipeError, ConnectionResetError):
             pass
 
-    def _known(self, repo_id: str, revision: str | None) -> bool:
+    def _known(self, repo_id: str, revision: str | None) -> _Revision | None:
         hub = self.server_hub
         if repo_id not in hub.repos:
             self._error(404, "RepoNotFound", "Repository not found")
-            return False
-        if revision is not None and revision not in ("main", hub.commit(repo_id)):
+            return None
+        found = hub.revision(repo_id, revision)
+        if found is None:
             self._error(404, "RevisionNotFound", f"Invalid rev id: {revision}")
-            return False
-        return True
+        return found
 
-    def _api(self, repo_id: str, rest: list[str]) -> None:
+    def _api(self, repo_id: str, rest: list[str], query: dict[str, list[str]]) -> None:
         hub = self.server_hub
-        if rest and rest[0] == "tree" and len(rest) >= 2:
-            if not self._known(repo_id, rest[1]):
+        if rest and rest[0] in ("tree", "commits") and len(rest) >= 2:
+            revision, under = _split_revision(rest[1:])
+            found = self._known(repo_id, revision)
+            if found is None:
                 return
-            under = "/".join(rest[2:])
-            self._json(_tree(hub, repo_id, under))
+            if rest[0] == "tree":
+                self._json(_tree(hub, repo_id, found.files, "/".join(under)))
+            else:
+                self._json([_commit_entry(commit, title, author) for commit, title, author in found.history])
             return
-        if rest and (rest[0] != "revision" or len(rest) != 2):
-            self._error(404, "EntryNotFound", "Not found")
+        if rest == ["discussions"]:
+            if repo_id not in hub.repos:
+                self._error(404, "RepoNotFound", "Repository not found")
+                return
+            self._json(_discussions(hub, repo_id, query))
             return
-        if not self._known(repo_id, rest[1] if rest else None):
+        revision = None
+        if rest:
+            revision, extra = _split_revision(rest[1:]) if rest[0] == "revision" and len(rest) >= 2 else ("", rest)
+            if extra:
+                self._error(404, "EntryNotFound", "Not found")
+                return
+        found = self._known(repo_id, revision)
+        if found is None:
             return
-        files = hub.files(repo_id)
         self._json({
-            "_id": hub.commit(repo_id)[:24], "id": repo_id, "modelId": repo_id, "sha": hub.commit(repo_id),
+            "_id": found.commit[:24], "id": repo_id, "modelId": repo_id, "sha": found.commit,
             "private": False, "disabled": False, "gated": "manual" if repo_id in hub.gated else False,
-            "siblings": [_sibling(hub, path, file) for path, file in files.items()],
+            "siblings": [_sibling(hub, path, file) for path, file in found.files.items()],
         })
 
     def _resolve(self, repo_id: str, revision: str, path: str, *, head: bool) -> None:
         hub = self.server_hub
-        if not self._known(repo_id, revision):
+        found = self._known(repo_id, revision)
+        if found is None:
             return
         if repo_id in hub.gated:
             self._error(401, "GatedRepo", f"Access to model {repo_id} is restricted. You must have access to it "
                         "and be authenticated to access it. Please log in.")
             return
-        file = hub.files(repo_id).get(path)
+        file = found.files.get(path)
         if file is None:
-            self._error(404, "EntryNotFound", f"{path} does not exist on \"main\"", commit=hub.commit(repo_id))
+            self._error(404, "EntryNotFound", f"{path} does not exist on \"{found.name}\"", commit=found.commit)
             return
         data = file.read_bytes()
         start = _range_start(self.headers.get("Range"), len(data))
@@ -222,7 +322,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Accept-Ranges", "bytes")
         self.send_header("ETag", f'"{hub.sha256(file)}"')
-        self.send_header("X-Repo-Commit", hub.commit(repo_id))
+        self.send_header("X-Repo-Commit", found.commit)
         if start:
             self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
         self.end_headers()
@@ -262,6 +362,47 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
 
+def _split_revision(parts: list[str]) -> tuple[str, list[str]]:
+    """``(revision, the rest)`` of path parts that start with a revision; an unquoted
+    ``refs/pr/N`` (three parts) is taken as one revision."""
+    if len(parts) >= 3 and parts[0] == "refs" and parts[1] == "pr":
+        return "/".join(parts[:3]), parts[3:]
+    return (parts[0], parts[1:]) if parts else ("", [])
+
+
+_DATE = "2024-01-01T00:00:00.000Z"
+
+
+def _commit_entry(commit: str, title: str, author: str) -> dict:
+    return {"id": commit, "title": title, "message": "", "date": _DATE,
+            "authors": [{"user": author, "avatar": ""}]}
+
+
+def _discussions(hub: HubServer, repo_id: str, query: dict[str, list[str]]) -> dict:
+    """One page (``?p=N``) of the repo's discussions, newest first, as the Hub pages them."""
+    kind, status, author = (query.get(k, ["all"])[0] for k in ("type", "status", "author"))
+    chosen = []
+    for pr in hub.pulls.get(repo_id, ()):
+        if (kind == "pull_request" and not pr.pull_request) or (kind == "discussion" and pr.pull_request):
+            continue
+        if (status == "open" and pr.status != "open") or (status == "closed" and pr.status == "open"):
+            continue
+        if author != "all" and pr.author != author:
+            continue
+        chosen.append(pr)
+    page = int(query.get("p", ["0"])[0] or 0)
+    size = max(1, hub.discussions_per_page)
+    start = page * size
+    return {
+        "count": len(chosen), "start": start, "numClosedDiscussions": sum(pr.status != "open" for pr in chosen),
+        "discussions": [{
+            "num": pr.num, "title": pr.title, "status": pr.status, "isPullRequest": pr.pull_request,
+            "createdAt": _DATE, "author": {"name": pr.author, "type": "user"},
+            "repo": {"name": repo_id, "type": "model"}, "numComments": 1, "pinned": False,
+        } for pr in chosen[start:start + size]],
+    }
+
+
 def _range_start(header: str | None, size: int) -> int:
     """``bytes=N-`` (or ``bytes=N-M``, served to the end) -> N; 0 if absent or not understood."""
     if not header or not header.startswith("bytes="):
@@ -284,11 +425,11 @@ def _sibling(hub: HubServer, path: str, file: Path) -> dict:
     return entry
 
 
-def _tree(hub: HubServer, repo_id: str, under: str) -> list[dict]:
+def _tree(hub: HubServer, repo_id: str, files: Mapping[str, Path], under: str) -> list[dict]:
     prefix = f"{under.strip('/')}/" if under.strip("/") else ""
     entries: list[dict] = []
     folders: set[str] = set()
-    for path, file in hub.files(repo_id).items():
+    for path, file in sorted(files.items()):
         if not path.startswith(prefix):
             continue
         for i in range(prefix.count("/"), path.count("/")):

@@ -11,6 +11,7 @@ tries to connect anywhere but 127.0.0.1.
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import json
 import logging
@@ -32,9 +33,12 @@ from paint_widgets.engine import hub as hubmod
 from paint_widgets.engine.hub import LoadProgress, report_loads
 from paint_widgets.engine.loading import describe_source, weights_available
 from paint_widgets.engine.manager import PipelineManager
-from paint_widgets.testing.hub_server import HubServer
+from paint_widgets.testing.hub_server import HubServer, PullRequest
 
 SD, CLIPSEG = "org/tiny-sd-inpaint", "org/tiny-clipseg"
+# main has only pytorch_model.bin (a UNet .bin for SD_CONVERTED); see PULLS for their pull requests
+CONVERTED, IMPOSTOR, STALE, SD_CONVERTED = ("org/clipseg-converted", "org/clipseg-impostor", "org/clipseg-stale",
+                                            "org/sd-converted")
 SD_FILES = {
     "model_index.json", "scheduler/scheduler_config.json", "text_encoder/config.json",
     "text_encoder/model.safetensors", "tokenizer/tokenizer.json", "tokenizer/tokenizer_config.json",
@@ -73,7 +77,26 @@ def repos(tiny_models, tmp_path_factory) -> dict[str, Path]:
     shutil.copytree(tiny_models["clipseg"], pickles)
     (pickles / "model.safetensors").unlink()
     (pickles / "pytorch_model.bin").write_bytes(b"pickle" * 1000)
-    return {SD: sd, CLIPSEG: clip, "org/gated-sd": sd, "org/gated-clipseg": clip, "org/pickles-only": pickles}
+    sd_bin = root / "sd-unet-bin"
+    shutil.copytree(sd, sd_bin)
+    (sd_bin / "unet" / "diffusion_pytorch_model.safetensors").unlink()
+    (sd_bin / "unet" / "diffusion_pytorch_model.fp16.safetensors").unlink()
+    return {SD: sd, CLIPSEG: clip, "org/gated-sd": sd, "org/gated-clipseg": clip, "org/pickles-only": pickles,
+            CONVERTED: pickles, IMPOSTOR: pickles, STALE: pickles, SD_CONVERTED: sd_bin}
+
+
+def _pulls(repos: dict[str, Path]) -> dict[str, list[PullRequest]]:
+    """The conversion bot's pull requests, and look-alikes that must be ignored."""
+    weights = {"model.safetensors": repos[CLIPSEG] / "model.safetensors"}
+    unet = {"unet/diffusion_pytorch_model.safetensors": repos[SD] / "unet" / "diffusion_pytorch_model.safetensors"}
+    return {
+        CONVERTED: [PullRequest(5, weights), PullRequest(2, weights, status="closed"),
+                    PullRequest(3, weights, author="someone-else")],
+        SD_CONVERTED: [PullRequest(1, unet)],
+        IMPOSTOR: [PullRequest(2, weights, author="someone-else"), PullRequest(3, weights, status="closed"),
+                   PullRequest(4, weights, title="Adding safetensors"), PullRequest(6, pull_request=False)],
+        STALE: [PullRequest(4, weights, parent="f" * 40)],
+    }
 
 
 @pytest.fixture
@@ -81,7 +104,7 @@ def hub(repos, tmp_path, monkeypatch):
     """A running stand-in Hub; huggingface_hub pointed at it, online, with an empty cache and no token."""
     from huggingface_hub import constants
 
-    server = HubServer(repos, gated=["org/gated-sd", "org/gated-clipseg"]).start()
+    server = HubServer(repos, gated=["org/gated-sd", "org/gated-clipseg"], pulls=_pulls(repos)).start()
     home = tmp_path / "hf-home"
     for name, value in {
         "ENDPOINT": server.url,
@@ -119,13 +142,14 @@ def _offline(monkeypatch) -> None:
 
 
 def _loads(events: list[LoadProgress]) -> None:
-    """Download events (bytes never going back, from 0 up to the total), then load, then ready."""
+    """Download events (bytes never going back, from 0 up to the total), then load (reading the
+    weights from disk, then moving them to the device), then ready."""
     phases = [e.phase for e in events]
-    assert phases[-2:] == ["load", "ready"] and set(phases[:-2]) == {"download"}, phases
-    done = [e.done for e in events[:-2]]
+    assert phases[-3:] == ["load", "load", "ready"] and set(phases[:-3]) == {"download"}, phases
+    done = [e.done for e in events[:-3]]
     assert done[0] == 0 and done == sorted(done) and done[-1] == events[0].total > 0
-    assert all(e.total == events[0].total for e in events[:-2])
-    assert events[-2].device == "cpu"
+    assert all(e.total == events[0].total for e in events[:-3])
+    assert [e.device for e in events[-3:-1]] == ["", "cpu"]
 
 
 def _snapshot_file(server: HubServer, repo_id: str, path: str) -> Path:
@@ -154,8 +178,8 @@ def test_a_diffusion_model_downloads_with_progress_then_loads(hub, repos):
     weights = SD_FILES - {"model_index.json"}
     assert events[0].total == sum((repos[SD] / f).stat().st_size for f in weights)
     assert events[0].describe().startswith(f"Downloading {SD}: 0 B of ")
-    assert events[-3].describe().endswith("(100 %)")
-    assert [e.describe() for e in events[-2:]] == [f"Loading {SD} to cpu…", f"{SD} ready"]
+    assert events[-4].describe().endswith("(100 %)")
+    assert [e.describe() for e in events[-3:]] == [f"Loading {SD}…", f"Loading {SD} to cpu…", f"{SD} ready"]
 
 
 def test_the_text_mask_model_downloads_the_same_way(hub):
@@ -166,6 +190,7 @@ def test_the_text_mask_model_downloads_the_same_way(hub):
     assert type(model).__name__ == "CLIPSegForImageSegmentation" and processor is not None
     _loads(events)
     assert set(hub.fetched(CLIPSEG)) == CLIPSEG_FILES  # top level only: no .bin, no onnx/, no README
+    assert not any("/discussions" in r.path or "/commits/" in r.path for r in hub.requests)  # main has safetensors
 
 
 def test_an_interrupted_download_resumes_where_it_stopped(hub, repos, monkeypatch):
@@ -192,7 +217,7 @@ def test_a_cached_model_loads_offline_without_asking_the_hub(hub, monkeypatch):
     with report_loads(events.append):
         PipelineManager(device="cpu").pipeline(SD)
     assert len(hub.requests) == asked
-    assert [e.phase for e in events] == ["load", "ready"]
+    assert [(e.phase, e.device) for e in events] == [("load", ""), ("load", "cpu"), ("ready", "cpu")]
 
 
 def test_online_a_cached_model_costs_one_api_call_and_no_file(hub):
@@ -207,6 +232,81 @@ def test_pickle_only_weights_are_refused_before_they_are_downloaded(hub):
     with pytest.raises(pw.ModelLoadError, match="no safetensors weights.*allow_pickle=True"):
         PipelineManager(device="cpu").clipseg("org/pickles-only")
     assert hub.fetched("org/pickles-only") == []
+
+
+# =========================================================================== the conversion bot's pull request
+
+
+def _api_paths(server: HubServer, repo_id: str) -> list[str]:
+    return [r.path for r in server.requests if r.path.startswith(f"/api/models/{repo_id}")]
+
+
+def test_a_pickle_only_repo_loads_the_safetensors_of_the_bots_pull_request(hub, monkeypatch):
+    from huggingface_hub import constants
+
+    hub.discussions_per_page = 1  # the client pages through the discussions
+    events: list[LoadProgress] = []
+    with report_loads(events.append):
+        model, processor = PipelineManager(device="cpu").clipseg(CONVERTED)
+    assert type(model).__name__ == "CLIPSegForImageSegmentation" and processor is not None
+    _loads(events)
+    assert events[0].model == CONVERTED
+    assert set(hub.fetched(CONVERTED, "refs/pr/5")) == set(hub.fetched(CONVERTED)) == CLIPSEG_FILES  # no .bin
+    api = _api_paths(hub, CONVERTED)
+    assert f"/api/models/{CONVERTED}/discussions" in api and f"/api/models/{CONVERTED}/commits/refs/pr/5" in api
+    assert not any("/commits/refs/pr/3" in p or "/commits/refs/pr/2" in p for p in api)  # not the bot's, closed
+    # huggingface_hub keeps the pull request's ref in the cache as refs/refs/pr/5
+    storage = Path(constants.HF_HUB_CACHE) / ("models--" + CONVERTED.replace("/", "--"))
+    assert (storage / "refs" / "refs" / "pr" / "5").read_text() == hub.commit(CONVERTED, "refs/pr/5")
+
+    hub.requests.clear()  # online, cached: the pull request is checked again, nothing is fetched
+    PipelineManager(device="cpu").clipseg(CONVERTED)
+    assert hub.fetched(CONVERTED) == []
+
+    _offline(monkeypatch)  # offline: the same pull request, no request at all
+    hub.requests.clear()
+    events.clear()
+    with report_loads(events.append):
+        model, _ = PipelineManager(device="cpu").clipseg(CONVERTED)
+    assert hub.requests == [] and type(model).__name__ == "CLIPSegForImageSegmentation"
+    assert [e.phase for e in events] == ["load", "load", "ready"]
+    assert weights_available(CONVERTED, kind="textmask") == (True, "")
+
+
+def test_a_closed_pull_request_is_not_taken_offline_either(hub, monkeypatch):
+    PipelineManager(device="cpu").clipseg(CONVERTED)
+    hub.pulls[CONVERTED] = [dataclasses.replace(pr, status="closed") for pr in hub.pulls[CONVERTED]]
+    with pytest.raises(pw.ModelLoadError, match="no safetensors weights.*allow_pickle=True"):
+        PipelineManager(device="cpu").clipseg(CONVERTED)
+    _offline(monkeypatch)
+    with pytest.raises(pw.ModelLoadError):
+        PipelineManager(device="cpu").clipseg(CONVERTED)
+    assert not weights_available(CONVERTED, kind="textmask")[0]
+
+
+def test_a_diffusion_component_with_only_pickles_comes_from_the_bots_pull_request(hub, monkeypatch):
+    events: list[LoadProgress] = []
+    with report_loads(events.append):
+        pipe = PipelineManager(device="cpu").pipeline(SD_CONVERTED)
+    assert pipe.unet.config.in_channels == 9
+    _loads(events)
+    assert hub.fetched(SD_CONVERTED, "main") == ["model_index.json"]  # read to choose the files: no .bin
+    # the same model_index.json of the pull request is a blob already in the cache: not sent again
+    assert set(hub.fetched(SD_CONVERTED, "refs/pr/1")) == SD_FILES - {"model_index.json"}
+    asked = len(hub.requests)
+    _offline(monkeypatch)
+    PipelineManager(device="cpu").pipeline(SD_CONVERTED)
+    assert len(hub.requests) == asked
+
+
+@pytest.mark.parametrize("repo_id", [IMPOSTOR, STALE])
+def test_no_pull_request_but_the_bots_open_one_on_mains_head_is_taken(hub, repo_id):
+    """Another author's, a closed one, another title, a plain discussion, one on an older main: refused."""
+    with pytest.raises(pw.ModelLoadError, match=f"^{repo_id} has no safetensors weights.*allow_pickle=True"):
+        PipelineManager(device="cpu").clipseg(repo_id)
+    assert hub.fetched(repo_id) == []
+    asked = [p for p in _api_paths(hub, repo_id) if "/commits/" in p]
+    assert asked == ([f"/api/models/{STALE}/commits/refs/pr/4"] if repo_id == STALE else [])
 
 
 def test_a_reporter_that_raises_never_breaks_a_load(hub):
@@ -319,6 +419,16 @@ def test_load_progress_describes_itself_in_one_line():
     assert LoadProgress("org/name", "download", 4_500).describe() == "Downloading org/name: 4.5 kB"
     assert LoadProgress("org/name", "load", device="cuda").describe() == "Loading org/name to cuda…"
     assert LoadProgress("org/name", "ready").describe() == "org/name ready"
+
+
+def test_an_event_equal_to_the_one_before_is_not_repeated():
+    events: list[LoadProgress] = []
+    reading, moving, ready = LoadProgress("m", "load"), LoadProgress("m", "load", device="cpu"), LoadProgress("m", "ready")
+    with report_loads(events.append):
+        for event in (reading, reading, moving, moving, ready, ready):
+            hubmod.report(event)
+    assert events == [reading, moving, ready]
+    assert reading.describe() == "Loading m…"
 
 
 def test_download_progress_is_throttled_keeping_the_first_and_the_last():

@@ -218,3 +218,18 @@ def test_bad_images_and_masks_get_clear_errors(mgr, photo, box_mask, tmp_path):
         pw.inpaint(photo, None, "x")  # opaque RGB, no mask: nothing to paint
     with pytest.raises(pw.ImageLoadError):
         pw.inpaint(42, box_mask, "x")  # type: ignore[arg-type]
+
+
+def test_img2img_over_an_opaque_image_is_a_property_of_the_request(mgr, photo):
+    from paint_widgets.engine.api import run
+    from paint_widgets.requests import GenerationParams, InpaintRequest
+
+    params = GenerationParams(prompt="x", steps=4, strength=0.5, seed=3)
+    with pytest.raises(pw.MaskError):  # the API's default: nothing painted, nothing to do
+        run(InpaintRequest(image=photo, params=params))
+    result = run(InpaintRequest(image=photo, params=params, if_opaque="img2img", image_ref="p.png"))
+    out = np.asarray(result.image)
+    assert out.shape == photo.shape and not np.array_equal(out, photo)  # the whole image was repainted
+    assert result.metadata[0]["mode"] == "img2img" and " -M " not in result.commands[0]
+    with pytest.raises(pw.InvalidInputError, match="if_opaque"):
+        InpaintRequest(image=photo, if_opaque="sometimes")
