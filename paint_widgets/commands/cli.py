@@ -88,13 +88,13 @@ class LoadPrinter:
     def __init__(self, stream: TextIO) -> None:
         self.stream = stream
         self.tty = stream.isatty()
-        self._last: tuple[str, str, int] | None = None
+        self._last: tuple[str, str, str, int] | None = None
 
     def __call__(self, event: object) -> None:
         phase, model = getattr(event, "phase", ""), getattr(event, "model", "")
         done, total = getattr(event, "done", 0), getattr(event, "total", 0)
         quarter = 4 * done // total if phase == "download" and total else 0
-        key = (phase, model, quarter)
+        key = (phase, model, getattr(event, "device", ""), quarter)
         if not self.tty and key == self._last:
             return  # a log file gets a line per phase and per quarter of a download, not per chunk
         end = "\r" if self.tty and phase == "download" and done < total else "\n"

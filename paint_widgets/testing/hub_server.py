@@ -36,6 +36,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 CONVERSION_TITLE = "Adding `safetensors` variant of this model"
@@ -103,7 +104,7 @@ class HubServer:
         if self._server is None:
             raise RuntimeError("the server is not started")
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"  # an IPv4 server: host is a str
 
     def start(self) -> HubServer:
         hub = self
@@ -216,7 +217,7 @@ class HubServer:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
-    def handle_error(self, request: object, client_address: object) -> None:
+    def handle_error(self, request: Any, client_address: Any) -> None:
         if not isinstance(sys.exc_info()[1], ConnectionError):  # a client that went away is no error
             super().handle_error(request, client_address)
 
@@ -286,13 +287,13 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             self._json(_discussions(hub, repo_id, query))
             return
-        revision = None
+        named: str | None = None  # /api/models/{repo}: main
         if rest:
-            revision, extra = _split_revision(rest[1:]) if rest[0] == "revision" and len(rest) >= 2 else ("", rest)
+            named, extra = _split_revision(rest[1:]) if rest[0] == "revision" and len(rest) >= 2 else ("", rest)
             if extra:
                 self._error(404, "EntryNotFound", "Not found")
                 return
-        found = self._known(repo_id, revision)
+        found = self._known(repo_id, named)
         if found is None:
             return
         self._json({
@@ -441,3 +442,44 @@ def _tree(hub: HubServer, repo_id: str, files: Mapping[str, Path], under: str) -
         entries.append(entry)
     oid = hashlib.sha1(repo_id.encode()).hexdigest()
     return [{"type": "directory", "oid": oid, "path": f} for f in sorted(folders)] + entries
+
+
+def point_huggingface_hub_at(server: HubServer, home: str | Path, patch: Any) -> None:
+    """Send this process' huggingface_hub to ``server``: online, an empty cache in ``home``, no token.
+
+    ``patch`` is pytest's ``monkeypatch`` (anything with ``setattr``/``delenv``), so
+    everything is restored after the test. huggingface_hub reads its environment into
+    ``huggingface_hub.constants`` at import, so those are patched (the URL template is
+    built from the endpoint then, so it is patched too). Connections anywhere but
+    127.0.0.1 fail the test.
+    """
+    from huggingface_hub import constants
+
+    home = Path(home)
+    for name, value in {
+        "ENDPOINT": server.url,
+        "HUGGINGFACE_CO_URL_TEMPLATE": server.url + "/{repo_id}/resolve/{revision}/{filename}",
+        "HF_HUB_OFFLINE": False,
+        "HF_HOME": str(home),
+        "HF_HUB_CACHE": str(home / "hub"),
+        "HF_TOKEN_PATH": str(home / "token"),
+        "HF_STORED_TOKENS_PATH": str(home / "stored_tokens"),
+        "AGENT_HARNESSES_PATH": str(home / ".agent_harnesses.json"),
+    }.items():
+        patch.setattr(constants, name, value)
+    for var in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_OIDC_RESOURCE"):
+        patch.delenv(var, raising=False)
+    only_localhost(patch)
+
+
+def only_localhost(patch: Any) -> None:
+    """Make any connection to an address other than 127.0.0.1 / ::1 fail (``patch``: monkeypatch)."""
+    real = socket.socket.connect
+
+    def connect(self: socket.socket, address: Any) -> None:
+        if self.family in (socket.AF_INET, socket.AF_INET6) and address[0] not in ("127.0.0.1", "::1"):
+            raise AssertionError(f"a test tried to connect to {address}")
+        return real(self, address)
+
+    patch.setattr(socket.socket, "connect", connect)
+

@@ -19,7 +19,6 @@ import os
 import pathlib
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -33,7 +32,7 @@ from paint_widgets.engine import hub as hubmod
 from paint_widgets.engine.hub import LoadProgress, report_loads
 from paint_widgets.engine.loading import describe_source, weights_available
 from paint_widgets.engine.manager import PipelineManager
-from paint_widgets.testing.hub_server import HubServer, PullRequest
+from paint_widgets.testing.hub_server import HubServer, PullRequest, point_huggingface_hub_at
 
 SD, CLIPSEG = "org/tiny-sd-inpaint", "org/tiny-clipseg"
 # main has only pytorch_model.bin (a UNet .bin for SD_CONVERTED); see PULLS for their pull requests
@@ -90,8 +89,8 @@ def _pulls(repos: dict[str, Path]) -> dict[str, list[PullRequest]]:
     weights = {"model.safetensors": repos[CLIPSEG] / "model.safetensors"}
     unet = {"unet/diffusion_pytorch_model.safetensors": repos[SD] / "unet" / "diffusion_pytorch_model.safetensors"}
     return {
-        CONVERTED: [PullRequest(5, weights), PullRequest(2, weights, status="closed"),
-                    PullRequest(3, weights, author="someone-else")],
+        CONVERTED: [PullRequest(5, weights), PullRequest(6, weights, parent="e" * 40),  # 6: on an older main
+                    PullRequest(2, weights, status="closed"), PullRequest(3, weights, author="someone-else")],
         SD_CONVERTED: [PullRequest(1, unet)],
         IMPOSTOR: [PullRequest(2, weights, author="someone-else"), PullRequest(3, weights, status="closed"),
                    PullRequest(4, weights, title="Adding safetensors"), PullRequest(6, pull_request=False)],
@@ -102,37 +101,10 @@ def _pulls(repos: dict[str, Path]) -> dict[str, list[PullRequest]]:
 @pytest.fixture
 def hub(repos, tmp_path, monkeypatch):
     """A running stand-in Hub; huggingface_hub pointed at it, online, with an empty cache and no token."""
-    from huggingface_hub import constants
-
     server = HubServer(repos, gated=["org/gated-sd", "org/gated-clipseg"], pulls=_pulls(repos)).start()
-    home = tmp_path / "hf-home"
-    for name, value in {
-        "ENDPOINT": server.url,
-        "HUGGINGFACE_CO_URL_TEMPLATE": server.url + "/{repo_id}/resolve/{revision}/{filename}",
-        "HF_HUB_OFFLINE": False,
-        "HF_HOME": str(home),
-        "HF_HUB_CACHE": str(home / "hub"),
-        "HF_TOKEN_PATH": str(home / "token"),
-        "HF_STORED_TOKENS_PATH": str(home / "stored_tokens"),
-        "AGENT_HARNESSES_PATH": str(home / ".agent_harnesses.json"),
-    }.items():
-        monkeypatch.setattr(constants, name, value)
-    for var in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_OIDC_RESOURCE"):
-        monkeypatch.delenv(var, raising=False)
-    _only_localhost(monkeypatch)
+    point_huggingface_hub_at(server, tmp_path / "hf-home", monkeypatch)
     yield server
     server.close()
-
-
-def _only_localhost(monkeypatch) -> None:
-    real = socket.socket.connect
-
-    def connect(self, address):
-        if self.family in (socket.AF_INET, socket.AF_INET6) and address[0] not in ("127.0.0.1", "::1"):
-            raise AssertionError(f"a test tried to connect to {address}")
-        return real(self, address)
-
-    monkeypatch.setattr(socket.socket, "connect", connect)
 
 
 def _offline(monkeypatch) -> None:
@@ -244,7 +216,7 @@ def _api_paths(server: HubServer, repo_id: str) -> list[str]:
 def test_a_pickle_only_repo_loads_the_safetensors_of_the_bots_pull_request(hub, monkeypatch):
     from huggingface_hub import constants
 
-    hub.discussions_per_page = 1  # the client pages through the discussions
+    hub.discussions_per_page = 1  # the client pages through the discussions (the bot's open 6 and 5)
     events: list[LoadProgress] = []
     with report_loads(events.append):
         model, processor = PipelineManager(device="cpu").clipseg(CONVERTED)
@@ -253,8 +225,9 @@ def test_a_pickle_only_repo_loads_the_safetensors_of_the_bots_pull_request(hub, 
     assert events[0].model == CONVERTED
     assert set(hub.fetched(CONVERTED, "refs/pr/5")) == set(hub.fetched(CONVERTED)) == CLIPSEG_FILES  # no .bin
     api = _api_paths(hub, CONVERTED)
-    assert f"/api/models/{CONVERTED}/discussions" in api and f"/api/models/{CONVERTED}/commits/refs/pr/5" in api
-    assert not any("/commits/refs/pr/3" in p or "/commits/refs/pr/2" in p for p in api)  # not the bot's, closed
+    assert api.count(f"/api/models/{CONVERTED}/discussions") == 2
+    commits = [p for p in api if "/commits/" in p]  # the newest first; 3 (not the bot's) and 2 (closed) never
+    assert commits == [f"/api/models/{CONVERTED}/commits/refs/pr/6", f"/api/models/{CONVERTED}/commits/refs/pr/5"]
     # huggingface_hub keeps the pull request's ref in the cache as refs/refs/pr/5
     storage = Path(constants.HF_HUB_CACHE) / ("models--" + CONVERTED.replace("/", "--"))
     assert (storage / "refs" / "refs" / "pr" / "5").read_text() == hub.commit(CONVERTED, "refs/pr/5")
