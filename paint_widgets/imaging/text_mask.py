@@ -27,6 +27,7 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import cv2
 import numpy as np
@@ -221,6 +222,16 @@ class TextMask:
         image_view, heat_view = view_of(self.image, self.heatmap, max_side)
         rgba = overlay_preview(image_view, heat_view, self._t(threshold), color, opacity)
         return Image.fromarray(rgba[..., :3])
+
+    def plot(self, threshold: float | None = None, **kwargs: Any) -> Any:
+        """A matplotlib Figure for tuning: the selection, the heatmap with the threshold's
+        outline, and the share selected as the threshold moves (current one marked).
+
+        See :func:`paint_widgets.imaging.text_mask_plot.plot_text_mask` for ``kwargs``.
+        """
+        from .text_mask_plot import plot_text_mask
+
+        return plot_text_mask(self, threshold, **kwargs)
 
     def _repr_png_(self) -> bytes:
         buf = io.BytesIO()

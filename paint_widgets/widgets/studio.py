@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import os
 import random
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ import numpy as np
 from PIL import Image
 
 from ..cancel import CancelToken
-from ..errors import CancelledError, MaskError, ModelLoadError, PaintError
+from ..errors import CancelledError, InvalidInputError, MaskError, ModelLoadError, PaintError
 from ..imaging.infill import infill
 from ..imaging.outpaint_geometry import outcrop_canvas
 from ..io import ImageLike, ensure_outdir, load_image, next_number, save_png_atomic
@@ -35,6 +36,7 @@ from ..requests import GenerationParams, InpaintRequest, OutcropRequest
 from ..result import Result
 from ._canvas import enable_colab_widgets, report_error, report_info
 from ._jobs import JobRunner
+from ._lifetime import close_parts, close_tree, closed_error
 from ._params import controls_for, swap_defaults, unplaced, values_from
 from ._progress import RunDisplay, png_bytes
 from .mask_painter import MaskPainter
@@ -50,6 +52,12 @@ class Studio(widgets.VBox):
         model: diffusion model for this Studio (default: the kernel manager's).
         outdir: where inputs, saved results and history files go.
         engine: ``"diffusion"`` or ``"infill"`` (no weights: PatchMatch/Telea object removal).
+
+    Arguments are checked before anything is built (one-line
+    :class:`~paint_widgets.errors.InvalidInputError`). :meth:`close` cancels a run
+    (its thread ends), closes every widget the Studio made (the tools, their
+    canvases, the gallery cards) and frees their images, masks and undo histories;
+    :attr:`results` and :attr:`history` stay, they are the caller's.
     """
 
     def __init__(self, image: ImageLike, *, model: str | None = None,
@@ -58,6 +66,14 @@ class Studio(widgets.VBox):
         enable_colab_widgets()
         from ..engine.manager import manager
 
+        if model is not None and not isinstance(model, (str, os.PathLike)):
+            raise InvalidInputError(f"model must be a hub id, folder or .safetensors file (a string), not {model!r}")
+        if not isinstance(outdir, (str, os.PathLike)):
+            raise InvalidInputError(f"outdir must be a folder path, not {type(outdir).__name__} {outdir!r}")
+        if not isinstance(engine, str) or engine not in ENGINES:
+            raise InvalidInputError(f"engine must be one of {', '.join(map(repr, ENGINES))}, not {engine!r}")
+        image_array = np.asarray(load_image(image))  # before any widget exists
+        self._closed = False
         self.mgr = mgr or manager()
         self.model = model
         self.outdir = Path(outdir)
@@ -77,14 +93,18 @@ class Studio(widgets.VBox):
             layout=widgets.Layout(width="100%", height="8em"), placeholder="commands of every run"
         )
         self.history_box.disabled = True
-        self._set_image(np.asarray(load_image(image)))
+        self._set_image(image_array)
         super().__init__(children=[
             self.tabs, self.params_box, self.actions_box, self.status, self.output,
             widgets.HTML("<b>Results</b>"), self.gallery,
             widgets.HTML("<b>History</b> (replay with <code>%%invoke</code>)"), self.history_box,
         ])
         self.add_class("paint-widgets-studio")
-        self._check_weights()
+        try:
+            self._check_weights()
+        except BaseException:
+            self.close()  # its widgets must not outlive a failed constructor
+            raise
 
     # ------------------------------------------------------------------ building
 
@@ -125,18 +145,18 @@ class Studio(widgets.VBox):
         ])
 
     def _set_image(self, image: np.ndarray) -> None:
-        """Show ``image`` in all three tools (used at start and by "use as input")."""
+        """Show ``image`` in all three tools (used at start and by "use as input").
+
+        The tools it replaces are closed: their canvases, buffers and undo histories go.
+        """
         from .outpaint_margins import OutpaintMargins
         from .text_mask_tuner import TextMaskTuner
 
-        self.image = image
+        replaced = tuple(self.tabs.children)
+        self._image = image
         self.painter = MaskPainter(image)
         self.tuner = TextMaskTuner(image)
-        self.margins = OutpaintMargins(image)
-        for own in ("prompt_field", "button", "cancel_button", "progress"):  # the Studio's own controls run it
-            control = getattr(self.margins, own, None)
-            if control is not None:
-                control.layout.display = "none"
+        self.margins = OutpaintMargins(image, show_run_controls=False)  # the Studio's own controls run it
         to_painter = widgets.Button(description="Use this mask in Paint", icon="arrow-left")
         to_painter.on_click(lambda _b: self._text_mask_to_painter())
         self.tabs.children = [self.painter, widgets.VBox([self.tuner, to_painter]), self.margins]
@@ -145,6 +165,8 @@ class Studio(widgets.VBox):
         if not getattr(self, "_tabs_observed", False):
             self.tabs.observe(self._on_tab, names="selected_index")
             self._tabs_observed = True
+        for old in replaced:  # shown no more: close them, with everything they hold
+            close_tree(old)
 
     #: The operation each tab runs (its parameter defaults); outcrop has its own.
     _TAB_OPERATIONS = ("inpaint", "inpaint", "outcrop")
@@ -173,6 +195,18 @@ class Studio(widgets.VBox):
     @property
     def running(self) -> bool:
         return self._jobs.running
+
+    @property
+    def image(self) -> np.ndarray:
+        """The image being edited: uint8 ``(H, W, 3)`` or ``(H, W, 4)``."""
+        if self._closed:
+            raise closed_error(self)
+        return self._image
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` ran."""
+        return bool(getattr(self, "_closed", True))
 
     def randomise_seed(self) -> int:
         self.seed.value = random.randrange(2**32)
@@ -216,10 +250,27 @@ class Studio(widgets.VBox):
             self._say("Cancelling…")
 
     def close(self) -> None:
-        """Cancel a running job, then close the widget and its parts."""
+        """Cancel a running job (and wait for its thread), then close every widget the Studio made.
+
+        The tools (painter, text mask tuner, margins), their canvases and buffers, the
+        gallery cards and the previews go; :attr:`results` and :attr:`history` stay.
+        Idempotent.
+        """
         jobs = getattr(self, "_jobs", None)  # None if the constructor failed
         if jobs is not None:
             jobs.close()
+        if getattr(self, "_closed", True):  # closed, or the constructor stopped before building
+            super().close()
+            return
+        self._closed = True
+        if getattr(self, "_tabs_observed", False):
+            self.tabs.unobserve(self._on_tab, names="selected_index")
+            self._tabs_observed = False
+        # the tabs and gallery too when the constructor stopped before they joined the Studio
+        close_parts(self, also=(getattr(self, "tabs", None), getattr(self, "gallery", None)))
+        self._image = np.zeros((0, 0, 3), np.uint8)
+        if jobs is not None and not jobs.running:
+            jobs.job = None  # a failed run's traceback holds its frames (and their arrays)
         super().close()
 
     def use_as_input(self, result: Result, index: int = 0) -> None:
@@ -317,6 +368,8 @@ class Studio(widgets.VBox):
     def _show_result(self, result: Result) -> None:
         self.results.append(result)
         self.history.extend(result.commands)
+        if self._closed:  # a run that ended after close(): keep the result, make no card
+            return
         self.history_box.value = "\n".join(self.history)
         cards = [self._card(result, i) for i in range(len(result.images))]
         self.gallery.children = (*cards, *self.gallery.children)
