@@ -3,6 +3,14 @@
 A row with a :class:`~paint_widgets.params.Control` gets a widget here, labelled,
 bounded and started at the operation's default, so a new parameter shows up in
 the Studio without the Studio restating it.
+
+A slider may show a narrower range than its parameter allows (steps 1-150 of
+1-1000) so that the common values are easy to pick. What it shows is what is used:
+a value set from code is checked against the parameter at once (one-line
+:class:`~paint_widgets.errors.InvalidInputError`, e.g. ``steps (-s) must be <= 1000``),
+and an allowed value outside the slider's range stretches the range to show it,
+instead of being clamped silently. Number fields show what was typed; the Studio
+refuses a bad one when Generate is pressed, with the message in its status line.
 """
 
 from __future__ import annotations
@@ -12,6 +20,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import ipywidgets as widgets
+from traitlets import validate
 
 from ..params import Param
 
@@ -60,6 +69,46 @@ def _same(value: Any, default: Any) -> bool:
     return value == default
 
 
+class _Fitted:
+    """A slider for one parameter: values are checked against it, the range stretches to show them."""
+
+    _param: Param
+    min: Any
+    max: Any
+
+    def _fit(self, value: Any) -> Any:
+        checked = self._param.check(value)  # InvalidInputError naming the parameter and its bound
+        if checked > self.max:
+            self.max = checked
+        if checked < self.min:
+            self.min = checked
+        return checked
+
+
+class ParamIntSlider(_Fitted, widgets.IntSlider):
+    """An ``IntSlider`` for a whole-number parameter (steps, iterations)."""
+
+    def __init__(self, param: Param, value: Any, **kwargs: Any) -> None:
+        self._param = param
+        super().__init__(value, **kwargs)
+
+    @validate("value")
+    def _validate_value(self, proposal: Any) -> Any:
+        return self._fit(proposal["value"])
+
+
+class ParamFloatSlider(_Fitted, widgets.FloatSlider):
+    """A ``FloatSlider`` for a number parameter (cfg, strength, inpaint_replace)."""
+
+    def __init__(self, param: Param, value: Any, **kwargs: Any) -> None:
+        self._param = param
+        super().__init__(value, **kwargs)
+
+    @validate("value")
+    def _validate_value(self, proposal: Any) -> Any:
+        return self._fit(proposal["value"])
+
+
 def _control(p: Param, default: Any) -> widgets.Widget:
     spec = p.control
     assert spec is not None
@@ -82,8 +131,8 @@ def _control(p: Param, default: Any) -> widgets.Widget:
         options: dict[str, Any] = {"min": low, "max": high}
         if spec.step is not None:
             options["step"] = spec.step
-        cls = widgets.IntSlider if integer else widgets.FloatSlider
-        return cls(value, description=spec.label, style=_STYLE, **options)
+        slider = ParamIntSlider if integer else ParamFloatSlider
+        return slider(p, value, description=spec.label, style=_STYLE, **options)
     if kind == "bounded":
         cls = widgets.BoundedIntText if integer else widgets.BoundedFloatText
         return cls(value, min=p.low, max=p.high, description=spec.label, style=_STYLE)
@@ -103,4 +152,4 @@ def _kind(p: Param) -> str:
     return "field"
 
 
-__all__ = ["controls_for", "swap_defaults", "unplaced", "values_from"]
+__all__ = ["ParamFloatSlider", "ParamIntSlider", "controls_for", "swap_defaults", "unplaced", "values_from"]

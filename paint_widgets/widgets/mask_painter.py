@@ -44,6 +44,7 @@ from ._canvas import (
     routed,
     to_rgba,
 )
+from ._lifetime import check_color, check_number, check_view, close_parts, closed_error, unlink_all
 
 F = TypeVar("F", bound=Callable[..., Any])
 Point = tuple[float, float]
@@ -52,6 +53,8 @@ MaskCallback = Callable[[np.ndarray], Any]
 IMAGE, OVERLAY, CURSOR = 0, 1, 2
 #: Above this many pixel runs, the overlay goes as one RGBA image instead of rectangles.
 MAX_RUNS = 4096
+#: Most undo steps a painter keeps (``history=``).
+MAX_HISTORY = 10_000
 
 
 def _handler(fn: F) -> F:
@@ -121,16 +124,22 @@ class MaskPainter(widgets.VBox):
 
     Args:
         image: a path, PIL image or uint8 array (RGB or RGBA); at least 8 px a side.
-        brush: brush diameter in image pixels.
+        brush: brush diameter in image pixels, a whole number of at least 1.
         mask: optional starting mask (bool/float array or PIL image, True/white = paint).
         opacity: overlay opacity in [0, 1].
-        color: overlay RGB colour.
-        max_view: longest side of the view; larger images are shown scaled to fit.
-        min_view: images whose longest side is smaller are shown enlarged to it.
-        history: undo steps kept.
+        color: overlay RGB colour, three whole numbers from 0 to 255.
+        max_view: longest side of the view (8 to 8192); larger images are shown scaled to fit.
+        min_view: images whose longest side is smaller are shown enlarged to it (0 to max_view).
+        history: undo steps kept (1 to 10,000).
+
+    Every argument is checked before anything is built: a bad one raises a one-line
+    :class:`~paint_widgets.errors.InvalidInputError` naming it and its range.
 
     Observe ``mask_version`` (``painter.observe(fn, names="mask_version")``) or use
     :meth:`on_change`: both fire once per finished stroke and per mask operation.
+
+    :meth:`close` closes every widget the painter made and frees its image, mask and
+    undo history (arrays already taken from it stay valid).
     """
 
     tool = Enum(("brush", "eraser"), default_value="brush")
@@ -151,18 +160,25 @@ class MaskPainter(widgets.VBox):
         history: int = 50,
     ) -> None:
         enable_colab_widgets()
+        brush = check_number(brush, "brush", low=1, integer=True)
+        opacity = check_number(opacity, "opacity", low=0.0, high=1.0)
+        color = check_color(color)
+        max_view, min_view = check_view(max_view, min_view)
+        history = check_number(history, "history", low=1, high=MAX_HISTORY, integer=True)
         pil = load_image(image)
         self._image = np.asarray(pil)
         h, w = self._image.shape[:2]
         self._mask = np.zeros((h, w), dtype=bool)
+        start = None if mask is None else self._as_bool_mask(mask, "mask")  # checked before any widget exists
+        self._closed = False
+        self._links: list[Any] = []
         self._lock = threading.RLock()
         self._stroke: _Stroke | None = None
         self._undo: deque[_Edit] = deque(maxlen=max(1, int(history)))
         self._redo: list[_Edit] = []
         self._callbacks: list[MaskCallback] = []
         self._fill: tuple[Any, float] | None = None  # overlay layer's fill style, as last sent
-        red, green, blue = (int(c) for c in color)
-        self.color = (red, green, blue)
+        self.color = color
         self.view = ViewMap.fit(h, w, max_view, min_view)
         self._view_image = resize_rgba(
             to_rgba(self._image, opaque=True), self.view.view_width, self.view.view_height
@@ -183,8 +199,8 @@ class MaskPainter(widgets.VBox):
         self.opacity = opacity
         self.observe(self._on_opacity, names="opacity")
         self._connect_events()
-        if mask is not None:
-            self._mask[...] = self._as_bool_mask(mask, "mask")
+        if start is not None:
+            self._mask[...] = start
         self.redraw()
 
     # ------------------------------------------------------------------ public API
@@ -192,6 +208,8 @@ class MaskPainter(widgets.VBox):
     @property
     def mask(self) -> np.ndarray:
         """The paint mask, ``bool (H, W)``, True = paint; a read-only view (use :meth:`set_mask`)."""
+        if self._closed:
+            raise closed_error(self)
         view = self._mask.view()
         view.flags.writeable = False
         return view
@@ -199,13 +217,56 @@ class MaskPainter(widgets.VBox):
     @property
     def image(self) -> np.ndarray:
         """The image as loaded: uint8 ``(H, W, 3)`` or ``(H, W, 4)``."""
+        if self._closed:
+            raise closed_error(self)
         return self._image
+
+    @property
+    def color(self) -> tuple[int, int, int]:
+        """The overlay's RGB colour (three whole numbers from 0 to 255, checked when set)."""
+        return self._color
+
+    @color.setter
+    def color(self, value: Any) -> None:
+        self._color = check_color(value)
+        if "canvas" in self.__dict__ and not self._closed:  # shown at once, not from the next stroke on
+            self._on_opacity(None)
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` ran."""
+        return bool(getattr(self, "_closed", True))
+
+    def close(self) -> None:
+        """Close the painter and every widget it made; free its image, mask and undo history.
+
+        Idempotent. Arrays taken from it before (``painter.mask``) stay valid; its own
+        are dropped, so the memory goes even while something still refers to the painter.
+        """
+        if getattr(self, "_closed", True):  # closed, or the constructor stopped before building
+            super().close()
+            return
+        self._closed = True
+        with self._lock:
+            self._stroke = None
+            self._callbacks = []
+            unlink_all(self._links)
+            self._links = []
+            close_parts(self)
+            self._image = np.zeros((0, 0, 3), np.uint8)
+            self._mask = np.zeros((0, 0), bool)
+            self._view_image = np.zeros((0, 0, 4), np.uint8)
+            self._undo.clear()
+            self._redo.clear()
+        super().close()
 
     def rgba(self) -> np.ndarray:
         """The image with the mask as its transparent area: uint8 ``(H, W, 4)``, alpha 0 = paint.
 
         Colour under the transparent area is kept (what ``-I`` wants: no erased colour).
         """
+        if self._closed:
+            raise closed_error(self)
         out = to_rgba(self._image)
         out[..., 3] = np.where(self._mask, 0, 255).astype(np.uint8)
         return out
@@ -363,7 +424,11 @@ class MaskPainter(widgets.VBox):
 
     @validate("brush")
     def _valid_brush(self, proposal: Any) -> int:
-        return max(1, int(proposal["value"]))
+        value = max(1, int(proposal["value"]))
+        size = getattr(self, "_size_slider", None)
+        if size is not None and value > size.max:
+            size.max = value  # the slider shows the brush that paints, however large
+        return value
 
     @validate("opacity")
     def _valid_opacity(self, proposal: Any) -> float:
@@ -522,9 +587,12 @@ class MaskPainter(widgets.VBox):
             value=0.5, min=0.0, max=1.0, step=0.05, description="Opacity",
             continuous_update=False, layout=widgets.Layout(width="20em"),
         )
-        widgets.link((self, "tool"), (tool, "value"))
-        widgets.link((self, "brush"), (size, "value"))
-        widgets.link((self, "opacity"), (opacity, "value"))
+        self._size_slider = size
+        self._links = [
+            widgets.link((self, "tool"), (tool, "value")),
+            widgets.link((self, "brush"), (size, "value")),
+            widgets.link((self, "opacity"), (opacity, "value")),
+        ]
 
         def button(label: str, icon: str, tip: str, action: Callable[[], None]) -> widgets.Button:
             b = widgets.Button(description=label, icon=icon, tooltip=tip,

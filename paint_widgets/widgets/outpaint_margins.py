@@ -53,6 +53,7 @@ from ._canvas import (
     to_rgba,
 )
 from ._jobs import JobRunner
+from ._lifetime import check_flag, check_text, check_view, close_parts, closed_error
 from ._progress import RunDisplay
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -120,11 +121,16 @@ class OutpaintMargins(widgets.VBox):
         prompt: initial text of the prompt field (empty: the image's stored prompt).
         max_margin: largest margin per side the view has room for (rounded up to
             64, at most 4096); default 256, or the largest initial margin if more.
-        max_view: longest side of the view; the picture plus room is scaled to fit.
-        min_view: smaller views are enlarged to this.
+        max_view: longest side of the view (8 to 8192); the picture plus room is scaled to fit.
+        min_view: smaller views are enlarged to this (0 to ``max_view``).
         manager: the PipelineManager to run on (default: the kernel's).
+        show_run_controls: show the prompt field and the Outcrop/Cancel buttons.
         **params: GenerationParams fields for runs (``steps=20, seed=1, ...``);
             checked now, so a typo fails here rather than at the first click.
+
+    Every argument is checked before anything is built (one-line
+    :class:`~paint_widgets.errors.InvalidInputError` naming it and its range);
+    :meth:`close` closes every widget it made and frees its picture and previews.
 
     Read :attr:`margins` (a dict for ``outcrop(image, **margins)``), :attr:`new_size`,
     and after a run :attr:`result`.
@@ -154,6 +160,10 @@ class OutpaintMargins(widgets.VBox):
         **params: Any,
     ) -> None:
         enable_colab_widgets()
+        prompt = check_text(prompt, "prompt")
+        max_view, min_view = check_view(max_view, min_view)
+        show_run_controls = check_flag(show_run_controls, "show_run_controls")
+        self._closed = False
         self._lock = threading.RLock()
         self._drag: _Drag | None = None
         self._hover: str | None = None
@@ -170,11 +180,14 @@ class OutpaintMargins(widgets.VBox):
 
         initial = {"top": top, "right": right, "bottom": bottom, "left": left}
         if max_margin is None:
-            largest = max((self._snapped(v, s, MAX_MARGIN_LIMIT) for s, v in initial.items()), default=0)
+            largest = max((self._snapped(v, f"{s} margin", MAX_MARGIN_LIMIT) for s, v in initial.items()),
+                          default=0)
             max_margin = max(DEFAULT_MAX_MARGIN, largest)
         self.max_margin = self._snapped(max_margin, "max_margin", MAX_MARGIN_LIMIT)
         if self.max_margin < GRID:
             raise InvalidInputError(f"max_margin must be at least {GRID} px, not {max_margin!r}")
+        for side, value in initial.items():  # now, before any widget exists
+            self._snapped(value, f"{side} margin", self.max_margin)
 
         h, w = self._image.shape[:2]
         m = self.max_margin
@@ -211,7 +224,13 @@ class OutpaintMargins(widgets.VBox):
     @property
     def image(self) -> np.ndarray:
         """The picture as loaded: uint8 ``(H, W, 3)`` or ``(H, W, 4)``."""
+        self._check_open()
         return self._image
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` ran."""
+        return bool(getattr(self, "_closed", True))
 
     @property
     def margins(self) -> dict[str, int]:
@@ -231,6 +250,7 @@ class OutpaintMargins(widgets.VBox):
     @property
     def new_size(self) -> tuple[int, int]:
         """``(width, height)`` of the outcropped canvas."""
+        self._check_open()
         h, w = self._image.shape[:2]
         return w + self.left + self.right, h + self.top + self.bottom
 
@@ -279,11 +299,31 @@ class OutpaintMargins(widgets.VBox):
             self.status_label.value = "cancelling…"
 
     def close(self) -> None:
-        """Cancel a running job, then close the widget and its canvas."""
+        """Cancel a running job, then close every widget this one made and free its picture.
+
+        Idempotent. :attr:`result` stays (it is the caller's); the picture, its view
+        and the result preview are dropped, so the memory goes even while something
+        still refers to the widget.
+        """
         jobs = getattr(self, "_jobs", None)  # None if the constructor failed
         if jobs is not None:
             jobs.close()
+        if getattr(self, "_closed", True):  # closed, or the constructor stopped before building
+            super().close()
+            return
+        self._closed = True
+        close_parts(self)
+        with self._lock:
+            self._drag = None
+            self._source = None
+            self._image = np.zeros((0, 0, 3), np.uint8)
+            self._view_picture = np.zeros((0, 0, 4), np.uint8)
+            self._view_checker = np.zeros((0, 0, 4), np.uint8)
         super().close()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise closed_error(self)
 
     @_handler
     def redraw(self) -> None:
@@ -552,6 +592,7 @@ class OutpaintMargins(widgets.VBox):
         return dict(params)
 
     def _call_args(self, prompt: str | None, params: dict[str, Any]) -> dict[str, Any]:
+        self._check_open()
         kwargs = {**self._params, **params}
         if prompt is None:
             prompt = self.prompt_field.value.strip() or None
@@ -600,6 +641,8 @@ class OutpaintMargins(widgets.VBox):
 
     def _show_result(self, result: Any) -> None:
         self.result = result
+        if self._closed:  # a run that ended after close(): keep the result, show nothing
+            return
         image = result.image
         buf = io.BytesIO()
         image.save(buf, format="PNG", compress_level=1)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import io
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -44,8 +45,20 @@ from ..imaging.text_mask import (
 from ..io import ImageLike, load_image, require_number
 from ._canvas import ViewMap, enable_colab_widgets, held, report_error, resize_rgba, routed, to_rgba
 from ._jobs import JobRunner
+from ._lifetime import (
+    check_color,
+    check_number,
+    check_text,
+    check_view,
+    close_parts,
+    closed_error,
+    unlink_all,
+)
 
 IMAGE, OVERLAY = 0, 1
+#: ``grow`` (image px; negative shrinks) and ``feather`` ranges: the traits and their sliders share them.
+GROW_RANGE = (-256, 256)
+FEATHER_RANGE = (0, 256)
 
 
 def overlay_png(alpha: np.ndarray, color: tuple[int, int, int] = PREVIEW_COLOR) -> bytes:
@@ -99,11 +112,16 @@ class TextMaskTuner(widgets.VBox):
         threshold: in [0, 1]; a pixel is selected when CLIPSeg's confidence is ``>=`` it
             (default 0.5, or the given TextMask's).
         model: CLIPSeg folder or Hub id (default: the manager's text-mask model).
-        grow, feather: refine the mask (image pixels): dilate, then soften the edge.
-        opacity, color: the overlay's look.
-        max_view, min_view: the preview's longest side is at most ``max_view`` and
-            small images are enlarged to ``min_view``.
+        grow, feather: refine the mask (image pixels): dilate (-256 to 256; negative
+            shrinks), then soften the edge (0 to 256). The sliders have the same ranges.
+        opacity, color: the overlay's look: in [0, 1]; three whole numbers from 0 to 255.
+        max_view, min_view: the preview's longest side is at most ``max_view`` (8 to
+            8192) and small images are enlarged to ``min_view`` (0 to ``max_view``).
         manager: the PipelineManager (default: the kernel's).
+
+    Every argument is checked before anything is built (one-line
+    :class:`~paint_widgets.errors.InvalidInputError` naming it and its range);
+    :meth:`close` closes every widget the tuner made and frees its image and heatmaps.
 
     Readable from the kernel: ``threshold``, ``prompt``, ``grow``, ``feather``
     (traitlets, also settable), :attr:`mask` (bool, image size, grown),
@@ -136,6 +154,20 @@ class TextMaskTuner(widgets.VBox):
         manager: Any = None,
     ) -> None:
         enable_colab_widgets()
+        if isinstance(prompt, (list, tuple)):
+            prompt = "|".join(check_text(p, "prompt") for p in prompt)
+        prompt = check_text(prompt, "prompt")
+        if threshold is not None:
+            threshold = check_threshold(threshold)
+        if model is not None and not isinstance(model, (str, os.PathLike)):
+            raise InvalidInputError(f"model must be a CLIPSeg folder or Hub id (a string), not {model!r}")
+        grow = check_number(grow, "grow", low=GROW_RANGE[0], high=GROW_RANGE[1], integer=True)
+        feather = check_number(feather, "feather", low=FEATHER_RANGE[0], high=FEATHER_RANGE[1], integer=True)
+        opacity = check_number(opacity, "opacity", low=0.0, high=1.0)
+        color = check_color(color)
+        max_view, min_view = check_view(max_view, min_view)
+        self._closed = False
+        self._links: list[Any] = []
         self._lock = threading.RLock()
         self._model = model
         self._manager = manager
@@ -146,13 +178,10 @@ class TextMaskTuner(widgets.VBox):
         self._quiet = False  # set while run() updates `prompt` itself
         self._preview_sel: np.ndarray | None = None
         self._pending: str | None = None  # a prompt typed while the previous one was computed
-        red, green, blue = (int(c) for c in color[:3])
-        self.color = (red, green, blue)
+        self.color = color
         #: Milliseconds the last overlay redraw took (threshold → sent PNG), for diagnostics.
         self.last_preview_ms = 0.0
 
-        if isinstance(prompt, (list, tuple)):
-            prompt = "|".join(str(p) for p in prompt)
         if isinstance(image, TextMask):
             given: TextMask | None = image
             self._pil = Image.fromarray(image.image)
@@ -180,29 +209,50 @@ class TextMaskTuner(widgets.VBox):
         super().__init__(children=[*controls, self.canvas, self.output])
         self.add_class("paint-widgets-text-mask-tuner")
 
-        self.threshold = check_threshold(threshold)
-        self.grow = grow
-        self.feather = feather
-        self.opacity = opacity
-        self.canvas.on_client_ready(self._on_client_ready)
-        self.observe(self._on_look, names=["threshold", "grow", "feather", "opacity"])
-        self.observe(self._on_prompt, names="prompt")
-        self._draw_image()
-        if given is not None:
-            self._set_prompt(prompt)
-            self._set_text_mask(given)
-        elif prompt.strip():
-            self.run(prompt)
-        else:
-            self._set_prompt(prompt)
-            self._update_label()
+        try:
+            self.threshold = check_threshold(threshold)
+            self.grow = grow
+            self.feather = feather
+            self.opacity = opacity
+            self.canvas.on_client_ready(self._on_client_ready)
+            self.observe(self._on_look, names=["threshold", "grow", "feather", "opacity"])
+            self.observe(self._on_prompt, names="prompt")
+            self._draw_image()
+            if given is not None:
+                self._set_prompt(prompt)
+                self._set_text_mask(given)
+            elif prompt.strip():
+                self.run(prompt)
+            else:
+                self._set_prompt(prompt)
+                self._update_label()
+        except BaseException:
+            self.close()  # a failed first run (no model, bad prompt) must not leave its widgets alive
+            raise
 
     # ------------------------------------------------------------------ public API
 
     @property
     def image(self) -> np.ndarray:
         """The image, uint8 ``(H, W, 3)``."""
+        self._check_open()
         return self._rgb
+
+    @property
+    def color(self) -> tuple[int, int, int]:
+        """The overlay's RGB colour (three whole numbers from 0 to 255, checked when set)."""
+        return self._color
+
+    @color.setter
+    def color(self, value: Any) -> None:
+        self._color = check_color(value)
+        if "_label" in self.__dict__ and not self._closed:  # shown at once
+            self._on_look(None)
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` ran."""
+        return bool(getattr(self, "_closed", True))
 
     @property
     def text_mask(self) -> TextMask | None:
@@ -216,6 +266,7 @@ class TextMaskTuner(widgets.VBox):
         (Feathering only softens edges: it is in :attr:`paint_mask`.) All False before
         the first prompt.
         """
+        self._check_open()
         with self._lock:
             if self._tm is None:
                 return np.zeros(self._rgb.shape[:2], dtype=bool)
@@ -229,6 +280,7 @@ class TextMaskTuner(widgets.VBox):
     @property
     def paint_mask(self) -> np.ndarray:
         """float32 ``(H, W)`` paint mask: thresholded, grown and feathered (``inpaint(image, tuner.paint_mask)``)."""
+        self._check_open()
         with self._lock:
             if self._tm is None:
                 return np.zeros(self._rgb.shape[:2], dtype=np.float32)
@@ -293,11 +345,29 @@ class TextMaskTuner(widgets.VBox):
         self._jobs.cancel()
 
     def close(self) -> None:
-        """Cancel a running computation, then close the widget and its canvas."""
+        """Cancel a running computation, then close every widget the tuner made and free its arrays.
+
+        Idempotent. Masks taken from it before stay valid; its image, heatmaps and
+        previews are dropped, so the memory goes even while something still refers to it.
+        """
         self._pending = None
         jobs = getattr(self, "_jobs", None)  # None if the constructor failed
         if jobs is not None:
             jobs.close()
+        if getattr(self, "_closed", True):  # closed, or the constructor stopped before building
+            super().close()
+            return
+        self._closed = True
+        unlink_all(self._links)
+        self._links = []
+        close_parts(self)
+        with self._lock:
+            self._tm = None
+            self._heat_view = self._preview_sel = None
+            self._mask_cache = self._paint_cache = None
+            self._pil = Image.new("RGB", (1, 1))
+            self._rgb = np.zeros((0, 0, 3), np.uint8)
+            self._view_rgb = np.zeros((0, 0, 3), np.uint8)
         super().close()
 
     def send_to(self, painter: Any) -> Any:
@@ -334,15 +404,21 @@ class TextMaskTuner(widgets.VBox):
 
     @validate("grow")
     def _valid_grow(self, proposal: Any) -> int:
-        return int(require_number(proposal["value"], "grow", low=-256, high=256, integer=True))
+        low, high = GROW_RANGE
+        return int(require_number(proposal["value"], "grow", low=low, high=high, integer=True))
 
     @validate("feather")
     def _valid_feather(self, proposal: Any) -> int:
-        return int(require_number(proposal["value"], "feather", low=0, high=256, integer=True))
+        low, high = FEATHER_RANGE
+        return int(require_number(proposal["value"], "feather", low=low, high=high, integer=True))
 
     @validate("opacity")
     def _valid_opacity(self, proposal: Any) -> float:
         return float(np.clip(require_number(proposal["value"], "opacity"), 0.0, 1.0))
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise closed_error(self)
 
     def _set_prompt(self, text: str) -> None:
         self._quiet = True
@@ -354,6 +430,7 @@ class TextMaskTuner(widgets.VBox):
     def _checked(self, prompt: str | None) -> str:
         from ..imaging.text_mask import split_prompts
 
+        self._check_open()
         text = self.prompt if prompt is None else prompt
         split_prompts(text)  # validate before touching anything
         return text
@@ -401,6 +478,7 @@ class TextMaskTuner(widgets.VBox):
             self.start(text)
 
     def _set_text_mask(self, tm: TextMask) -> None:
+        self._check_open()  # a computation that ends after close() shows nothing
         if tm.shape != self._rgb.shape[:2]:
             raise InvalidInputError("the text mask was made for an image of another size")
         with self._lock:
@@ -486,16 +564,21 @@ class TextMaskTuner(widgets.VBox):
             min=0.0, max=1.0, step=0.01, description="Threshold", readout_format=".2f",
             continuous_update=True, layout=widgets.Layout(width="24em"),
         )
-        grow = widgets.IntSlider(min=0, max=64, description="Grow", continuous_update=True,
-                                 layout=widgets.Layout(width="24em"))
-        feather = widgets.IntSlider(min=0, max=64, description="Feather", continuous_update=True,
-                                    layout=widgets.Layout(width="24em"))
+        # the traits' own ranges: a value set from code is the value the slider shows
+        grow = widgets.IntSlider(min=GROW_RANGE[0], max=GROW_RANGE[1], description="Grow",
+                                 tooltip="grow (+) or shrink (-) the selection, image pixels",
+                                 continuous_update=True, layout=widgets.Layout(width="24em"))
+        feather = widgets.IntSlider(min=FEATHER_RANGE[0], max=FEATHER_RANGE[1], description="Feather",
+                                    continuous_update=True, layout=widgets.Layout(width="24em"))
         self._label = widgets.Label()
-        widgets.link((self, "prompt"), (self._text, "value"))
-        widgets.link((self, "threshold"), (slider, "value"))
-        widgets.link((self, "grow"), (grow, "value"))
-        widgets.link((self, "feather"), (feather, "value"))
+        self._links = [
+            widgets.link((self, "prompt"), (self._text, "value")),
+            widgets.link((self, "threshold"), (slider, "value")),
+            widgets.link((self, "grow"), (grow, "value")),
+            widgets.link((self, "feather"), (feather, "value")),
+        ]
         self._slider = slider
+        self._grow_slider, self._feather_slider = grow, feather
         return [
             widgets.HBox([self._text, self._run_button]),
             widgets.HBox([slider, self._label]),

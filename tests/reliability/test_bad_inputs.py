@@ -571,10 +571,8 @@ def test_bad_number_command(warm, tmp_path, switch, kind):
 
 
 #: Studio control -> (bad value, pattern shown in the status line)
+#: (the sliders refuse a bad value when it is set: see test_studio_sliders_refuse_bad_values_when_set_widget)
 STUDIO_NUMBERS = {
-    "cfg (slider) NaN": ("cfg", NAN, r"cfg_scale \(-C\) must be a finite number"),
-    "strength (slider) NaN": ("strength", NAN, r"strength \(-f\) must be a finite number"),
-    "inpaint_replace (slider) NaN": ("inpaint_replace", NAN, r"inpaint_replace \(-r\) must be a finite"),
     "seam_strength NaN": ("seam_strength", NAN, r"seam_strength must be a finite number"),
     "seam_size negative": ("seam_size", -1, r"seam_size must be &gt;= 0"),
     "seam_blur negative": ("seam_blur", -3, r"seam_blur must be &gt;= 0"),
@@ -946,3 +944,135 @@ def test_console_script_prints_one_line_per_failed_command_and_runs_the_rest(war
     assert len(err) == 2 and "damaged or truncated" in err[0] and "'inf'" in err[1]
     assert "Traceback" not in captured.err
     assert [p.name for p in sorted((tmp_path / "out").iterdir())] == ["000000.8.png"]
+
+
+# =========================================================================== widget arguments and controls (#19)
+# Every constructor argument of the four widgets is checked at the door: one line naming
+# it and its range, before any widget is made (none is left in the ipywidgets registry).
+# Each slider shows the value its widget uses: trait and slider ranges agree, or the
+# slider stretches to show an allowed value; a bad value is refused when it is set.
+
+
+def _painter(**kw: Any) -> Any:
+    return pw.MaskPainter(photo(), **kw)
+
+
+def _tuner(**kw: Any) -> Any:
+    return pw.TextMaskTuner(photo(), **kw)
+
+
+def _margins(**kw: Any) -> Any:
+    return pw.OutpaintMargins(photo(), **kw)
+
+
+#: row -> (make the widget with the bad argument, pattern of the one-line message)
+WIDGET_ARGUMENTS: dict[str, tuple[Callable[[], Any], str]] = {
+    "painter color out of range": (lambda: _painter(color=(300, 0, 80)), r"color must be three whole numbers .* 0 to 255"),
+    "painter color of two parts": (lambda: _painter(color=(1, 2)), r"color must be three"),
+    "painter color a word": (lambda: _painter(color="red"), r"color must be three"),
+    "painter color fractional": (lambda: _painter(color=(0.5, 0, 0)), r"color must be three"),
+    "painter brush 0": (lambda: _painter(brush=0), r"brush must be a whole number of at least 1, not 0"),
+    "painter brush fractional": (lambda: _painter(brush=2.5), r"brush must be a whole number"),
+    "painter opacity over 1": (lambda: _painter(opacity=1.5), r"opacity must be a number from 0 to 1, not 1.5"),
+    "painter opacity NaN": (lambda: _painter(opacity=NAN), r"opacity must be a number from 0 to 1, not nan"),
+    "painter max_view 0": (lambda: _painter(max_view=0), r"max_view must be a whole number from 8 to 8192"),
+    "painter min_view over max_view": (lambda: _painter(max_view=256, min_view=512), r"min_view .* from 0 to 256"),
+    "painter history 0": (lambda: _painter(history=0), r"history must be a whole number from 1 to 10000"),
+    "painter mask of another size": (lambda: _painter(mask=np.ones((8, 8), bool)), r"mask"),
+    "tuner grow past its slider": (lambda: _tuner(grow=300), r"grow must be a whole number from -256 to 256"),
+    "tuner feather negative": (lambda: _tuner(feather=-1), r"feather must be a whole number from 0 to 256"),
+    "tuner threshold over 1": (lambda: _tuner(threshold=1.5), r"text mask threshold must be <= 1.0"),
+    "tuner opacity NaN": (lambda: _tuner(opacity=NAN), r"opacity must be a number from 0 to 1"),
+    "tuner color negative": (lambda: _tuner(color=(0, 0, -1)), r"color must be three"),
+    "tuner max_view huge": (lambda: _tuner(max_view=10**6), r"max_view must be a whole number from 8 to 8192"),
+    "tuner prompt a number": (lambda: _tuner(prompt=42), r"prompt must be a string, not int 42"),
+    "tuner model a number": (lambda: _tuner(model=42), r"model must be a CLIPSeg folder or Hub id"),
+    "margins negative": (lambda: _margins(top=-64), r"top margin must be 0 or more pixels"),
+    "margins past max_margin": (lambda: _margins(left=512, max_margin=256), r"left margin must be at most 256"),
+    "margins max_margin huge": (lambda: _margins(max_margin=10**6), r"max_margin must be at most 4096"),
+    "margins min_view negative": (lambda: _margins(min_view=-1), r"min_view must be a whole number from 0"),
+    "margins prompt a list": (lambda: _margins(prompt=["a"]), r"prompt must be a string"),
+    "margins show_run_controls a word": (lambda: _margins(show_run_controls="no"), r"show_run_controls must be True or False"),
+    "studio engine unknown": (lambda: pw.Studio(photo(), engine="gpu"), r"engine must be one of 'diffusion', 'infill'"),
+    "studio outdir a number": (lambda: pw.Studio(photo(), outdir=42), r"outdir must be a folder path"),  # type: ignore[arg-type]
+    "studio model a number": (lambda: pw.Studio(photo(), model=42), r"model must be a hub id"),  # type: ignore[arg-type]
+}
+
+
+def _open_widgets() -> set[str]:
+    from paint_widgets.widgets._lifetime import registry
+
+    return set(registry())
+
+
+@pytest.mark.parametrize("row", WIDGET_ARGUMENTS)
+def test_bad_widget_argument_is_refused_at_the_door_widget(row):
+    make, pattern = WIDGET_ARGUMENTS[row]
+    before = _open_widgets()
+    with pytest.raises(pw.InvalidInputError, match=pattern) as caught:
+        make()
+    assert "\n" not in str(caught.value)
+    assert _open_widgets() - before == set(), "a refused constructor left widgets behind"
+
+
+def test_painter_color_is_checked_when_set_and_strokes_still_paint_widget():
+    painter = painted_painter()
+    with pytest.raises(pw.InvalidInputError, match=r"color must be three whole numbers"):
+        painter.color = (256, 0, 0)
+    assert painter.color == (255, 0, 80)
+    painter.color = (0, 128, 255)
+    painter.clear()
+    painter._on_mouse_down(10.0, 10.0)
+    painter._on_mouse_up(30.0, 10.0)
+    assert painter.mask.any() and output_text(painter) == ""  # no stroke failed
+
+
+def test_painter_brush_slider_shows_the_brush_that_paints_widget():
+    painter = painted_painter()
+    size = painter._size_slider
+    painter.brush = size.max + 100  # past the slider's range: the range stretches
+    assert size.value == painter.brush == size.max
+    painter.brush = 3
+    assert size.value == 3
+    size.value = 10  # and the slider sets the brush
+    assert painter.brush == 10
+
+
+def test_tuner_grow_and_feather_sliders_have_the_traits_ranges_widget():
+    tuner = pw.TextMaskTuner(photo())
+    grow, feather = tuner._grow_slider, tuner._feather_slider
+    assert (grow.min, grow.max) == (-256, 256) and (feather.min, feather.max) == (0, 256)
+    for value in (-256, -5, 100, 256):
+        tuner.grow = value
+        assert grow.value == tuner.grow == value  # what the slider shows is what is used
+    tuner.feather = 200
+    assert feather.value == tuner.feather == 200
+    for name, bad in (("grow", 257), ("grow", -257), ("feather", 257), ("feather", -1)):
+        with pytest.raises(pw.InvalidInputError, match=rf"{name} must be"):
+            setattr(tuner, name, bad)
+    assert (tuner.grow, grow.value, tuner.feather, feather.value) == (256, 256, 200, 200)
+    tuner.close()
+
+
+def test_studio_sliders_refuse_bad_values_when_set_widget(warm, studio, tmp_path):
+    import re
+
+    from paint_widgets.params import PARAM
+    from paint_widgets.widgets._params import ParamFloatSlider, ParamIntSlider
+
+    sliders = {n: c for n, c in studio.param_controls.items() if isinstance(c, (ParamIntSlider, ParamFloatSlider))}
+    assert {"steps", "cfg", "strength", "inpaint_replace", "iterations"} <= set(sliders)
+    for name, slider in sliders.items():
+        p = PARAM[name]
+        old = slider.value
+        bads = [NAN, INF, p.high + 1, p.low - 1] + ([p.low] if p.low_open else [])
+        for bad in bads if isinstance(slider, ParamFloatSlider) else [p.high + 1, p.low - 1]:
+            with pytest.raises(pw.InvalidInputError, match=re.escape(p.label)) as caught:
+                slider.value = bad
+            assert "\n" not in str(caught.value)
+            assert slider.value == old  # refused, not clamped to something else
+        slider.value = p.high  # allowed past the slider's comfortable range: shown, not clamped
+        assert slider.value == p.high and slider.max >= p.high
+        slider.value = old
+    assert studio.steps.value == 2
+    assert studio.generate() is True and studio.wait(timeout=120) is not None  # and it still works
