@@ -3,20 +3,32 @@
 from __future__ import annotations
 
 import json
+import time
 
 from paint_widgets.engine.loading import load_clipseg, load_inpaint_pipeline
 from paint_widgets.testing.__main__ import main
 
+PIPELINES = {
+    "sd-inpaint": "StableDiffusionInpaintPipeline",
+    "sd": "StableDiffusionPipeline",
+    "sdxl-inpaint": "StableDiffusionXLInpaintPipeline",
+}
 
-def test_cli_writes_three_models_and_prints_their_paths(tmp_path, capsys):
+
+def test_cli_writes_every_model_and_prints_their_paths(tmp_path, capsys):
+    started = time.perf_counter()
     assert main([str(tmp_path)]) == 0
+    elapsed = time.perf_counter() - started
     printed = capsys.readouterr().out.split()
-    assert printed == [str(tmp_path / name) for name in ("sd-inpaint", "sd", "clipseg")]
-    for folder in printed[:2]:
-        index = json.loads((tmp_path / folder / "model_index.json").read_text())
-        assert index["_class_name"] in ("StableDiffusionInpaintPipeline", "StableDiffusionPipeline")
-        assert list((tmp_path / folder / "unet").glob("*.safetensors"))
+    assert printed == [str(tmp_path / name) for name in ("sd-inpaint", "sd", "clipseg", "sdxl-inpaint")]
+    for name, class_name in PIPELINES.items():
+        index = json.loads((tmp_path / name / "model_index.json").read_text())
+        assert index["_class_name"] == class_name
+        assert list((tmp_path / name / "unet").glob("*.safetensors"))
+    assert list((tmp_path / "sdxl-inpaint" / "text_encoder_2").glob("*.safetensors"))
+    assert (tmp_path / "sdxl-inpaint" / "tokenizer_2" / "tokenizer_config.json").is_file()
     assert list((tmp_path / "clipseg").glob("*.safetensors"))
+    assert elapsed < 60  # all of them; a few seconds on a small CPU
 
 
 def test_cli_usage_error(capsys):
@@ -36,3 +48,19 @@ def test_tiny_models_keep_the_real_geometry(tiny_models):
     assert len(ids) == 77
     model, processor = load_clipseg(str(tiny_models["clipseg"]), dtype=torch.float32)
     assert model.config.vision_config.image_size == 352
+
+
+def test_tiny_sdxl_keeps_sdxl_geometry(tiny_models):
+    import torch
+
+    pipe = load_inpaint_pipeline(str(tiny_models["sdxl-inpaint"]), dtype=torch.float32)
+    assert type(pipe).__name__ == "StableDiffusionXLInpaintPipeline"
+    unet, te1, te2 = pipe.unet.config, pipe.text_encoder.config, pipe.text_encoder_2.config
+    assert type(pipe.text_encoder_2).__name__ == "CLIPTextModelWithProjection"
+    assert unet.in_channels == 9 and unet.sample_size * pipe.vae_scale_factor == 1024
+    assert unet.addition_embed_type == "text_time"
+    assert unet.cross_attention_dim == te1.hidden_size + te2.hidden_size
+    assert unet.projection_class_embeddings_input_dim == 6 * unet.addition_time_embed_dim + te2.projection_dim
+    assert pipe.vae_scale_factor == 8 and pipe.vae.config.force_upcast
+    assert type(pipe.scheduler).__name__ == "EulerDiscreteScheduler"
+    assert pipe.tokenizer_2("a red barn " * 40, truncation=True, max_length=77).input_ids.__len__() == 77

@@ -9,9 +9,9 @@ the model repaints a window around the mask and the window is stitched back.
    (not shrunk) to lie inside the image; a side longer than the image's becomes the
    whole side.
 2. **Generation size.** The box is resized so its longer side is the model's
-   native size (512 for SD 1.x/2.x-base, 1024 for SDXL), sides multiples of 8:
-   small boxes are scaled up (the model draws best at its training size), large
-   ones down. The cost is that of a native-size image whatever the photo's size.
+   native size (its family's, see :mod:`.families`: 512 for SD 1.x/2.x-base, 1024
+   for SDXL), sides multiples of 8: small boxes are scaled up (the model draws best
+   at its training size), large ones down. The cost is that of a native-size image whatever the photo's size.
 3. **Stitching.** The generated window is resized back to the box and pasted onto
    the original window through the same dilated, feathered mask as a full-image
    generation. The padding is at least the paste-back's dilate + blur, so that mask
@@ -19,7 +19,7 @@ the model repaints a window around the mask and the window is stitched back.
    are bit-identical to the input.
 
 ``region="auto"`` picks the crop when it pays off (:func:`choose_region`).
-Pure geometry: numpy only, no torch.
+Pure geometry: numpy only, no torch (the family is read from configs).
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ import numpy as np
 from ..errors import InvalidInputError, MaskError
 from ..imaging.box import Box
 from ..imaging.masks import bounding_box
+from .families import family_of
 
 #: ``auto`` crops when the image's longest side exceeds this many times the native size...
 AUTO_MIN_SIDE_FACTOR = 1.5
@@ -42,13 +43,12 @@ MULTIPLE = 8
 
 
 def native_size(pipe: Any) -> int:
-    """The side the model was trained at: 1024 for SDXL, else UNet sample size x VAE factor."""
-    if "XL" in type(pipe).__name__:
-        return 1024
-    sample = getattr(getattr(pipe.unet, "config", None), "sample_size", 64)
-    if isinstance(sample, (tuple, list)):
-        sample = max(sample)
-    return int(sample) * int(getattr(pipe, "vae_scale_factor", 8))
+    """The side the model was trained at, from its family (:func:`.families.family_of`).
+
+    The UNet's ``sample_size`` times the VAE's downsampling when the model states them
+    (512 for SD 1.x, 768 for SD 2 768-v, 1024 for SDXL), else the family's default.
+    """
+    return family_of(pipe).native_size
 
 
 def _round_up(value: float, multiple: int) -> int:

@@ -12,6 +12,11 @@ denoising steps starting from the image noised to that level.
 - A plain 4-channel UNet sees only the noised latents; after every step the kept
   area is replaced by the original re-noised to the next level, so the painted
   area is img2img at that strength, and at 1.0 it ignores what was there.
+
+The model's family (:mod:`.families`) decides the rest: SDXL's pipelines get their
+size conditioning (``original_size = target_size`` = the generated size, crop at
+0, 0: the window is a whole picture to the model), its latents their own preview
+factors, and an fp16 SDXL VAE that asks for it decodes in fp32.
 """
 
 from __future__ import annotations
@@ -28,35 +33,49 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..errors import CancelledError, PromptTruncatedWarning
+from ..errors import CancelledError, InvalidInputError, PromptTruncatedWarning
+from .families import Family, family_of
 from .samplers import make_scheduler
 
-# Linear map from SD latents to RGB, good enough for a progress preview (no VAE call).
-_LATENT_RGB = torch.tensor(
-    [[0.298, 0.207, 0.208], [0.187, 0.286, 0.173], [-0.158, 0.189, 0.264], [-0.184, -0.271, -0.473]]
-)
+# Linear maps from latents (as the UNet sees them, i.e. scaled) to RGB in [-1, 1], good
+# enough for a progress preview (no VAE call), and a bias: per preview kind.
+_LATENT_RGB: dict[str, tuple[torch.Tensor, torch.Tensor]] = {
+    "sd": (torch.tensor([[0.298, 0.207, 0.208], [0.187, 0.286, 0.173], [-0.158, 0.189, 0.264],
+                         [-0.184, -0.271, -0.473]]), torch.zeros(3)),
+    # fitted to SDXL's VAE (scaling factor 0.13025), as in ComfyUI's latent_formats.SDXL
+    "sdxl": (torch.tensor([[0.3651, 0.4232, 0.4341], [-0.2533, -0.0042, 0.1068], [0.1076, 0.1111, -0.0362],
+                           [-0.3165, -0.2492, -0.2188]]), torch.tensor([0.1084, -0.0175, -0.0011])),
+}
 
 
 @dataclass
 class Step:
-    """Progress of one denoising step; ``preview()`` gives a rough image of the latents."""
+    """Progress of one denoising step; ``preview()`` gives a rough image of the latents.
+
+    ``preview_kind`` is the model family's (:attr:`.families.Family.preview`), ``scale``
+    its VAE's downsampling: the preview has the generated image's size.
+    """
 
     step: int
     total: int
     latents: torch.Tensor | None = None
+    preview_kind: str = "sd"
+    scale: int = 8
 
     @property
     def fraction(self) -> float:
         return self.step / max(self.total, 1)
 
     def preview(self) -> np.ndarray | None:
-        """``(h, w, 3)`` uint8 at latent resolution x8; None if no latents."""
-        if self.latents is None or self.latents.shape[1] != 4:
+        """``(h, w, 3)`` uint8 at latent resolution x ``scale``; None if no latents or no preview."""
+        factors = _LATENT_RGB.get(self.preview_kind)
+        if self.latents is None or factors is None or self.latents.shape[1] != factors[0].shape[0]:
             return None
+        weights, bias = factors
         lat = self.latents[0].detach().float().cpu()
-        rgb = torch.einsum("chw,cr->hwr", lat, _LATENT_RGB)
+        rgb = torch.einsum("chw,cr->hwr", lat, weights) + bias
         rgb = ((rgb + 1.0) * 127.5).clamp(0, 255).to(torch.uint8).numpy()
-        return np.repeat(np.repeat(rgb, 8, axis=0), 8, axis=1)
+        return np.repeat(np.repeat(rgb, self.scale, axis=0), self.scale, axis=1)
 
 
 ProgressFn = Callable[[Step], Any]
@@ -122,6 +141,20 @@ class _DropTruncationLog(logging.Filter):
 _TRUNCATION_FILTER = _DropTruncationLog()
 
 
+class _DropUpcastLog(logging.Filter):
+    """Drops diffusers' "modules ... should be kept in float32: []" line when a VAE is upcast.
+
+    SDXL's pipeline moves its VAE to fp32 to encode (``force_upcast``) and so do we to
+    decode; diffusers logs it on every call, with nothing to keep in fp32.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "should be kept in float32: []" not in str(record.msg)
+
+
+_UPCAST_FILTER = _DropUpcastLog()
+
+
 def warn_if_truncated(pipe: Any, prompt: str, what: str = "prompt") -> bool:
     """Warn (:class:`PromptTruncatedWarning`) if ``prompt`` is longer than the text encoder takes.
 
@@ -157,15 +190,28 @@ def warn_if_truncated(pipe: Any, prompt: str, what: str = "prompt") -> bool:
     return False
 
 
-def decode_latents(pipe: Any, latents: torch.Tensor) -> np.ndarray:
-    """VAE-decode to ``(h, w, 3)`` uint8, upcasting a fp16 VAE that asks for it (SDXL)."""
+def decode_latents(pipe: Any, latents: torch.Tensor, family: Family | None = None) -> np.ndarray:
+    """VAE-decode to ``(h, w, 3)`` uint8 as the family's pipeline would.
+
+    Unscales by the VAE's ``scaling_factor`` (and its ``latents_mean``/``latents_std``
+    where the config has them); an fp16 VAE that sets ``force_upcast`` decodes in fp32
+    on the families that do so in diffusers (SDXL: its VAE overflows in fp16).
+    """
     vae = pipe.vae
-    # as diffusers does: only the SDXL pipelines upcast an fp16 VAE that asks for it
-    upcast = vae.dtype == torch.float16 and getattr(vae.config, "force_upcast", False) and "XL" in type(pipe).__name__
+    family = family or family_of(pipe)
+    upcast = vae.dtype == torch.float16 and bool(getattr(vae.config, "force_upcast", False)) and family.upcast_vae
     if upcast:
         vae.to(torch.float32)
     try:
-        latents = latents.to(device=vae.device, dtype=vae.dtype) / vae.config.scaling_factor
+        latents = latents.to(device=vae.device, dtype=vae.dtype)
+        mean, std = getattr(vae.config, "latents_mean", None), getattr(vae.config, "latents_std", None)
+        if mean is not None and std is not None:
+            shape = (1, latents.shape[1], 1, 1)
+            mean_t = torch.tensor(mean).view(shape).to(latents.device, latents.dtype)
+            std_t = torch.tensor(std).view(shape).to(latents.device, latents.dtype)
+            latents = latents * std_t / vae.config.scaling_factor + mean_t
+        else:
+            latents = latents / vae.config.scaling_factor
         with torch.no_grad():
             image = vae.decode(latents, return_dict=False)[0]
     finally:
@@ -191,15 +237,18 @@ def denoise_masked(
     :class:`CancelledError` if ``cancel`` is set during the run (checked every step).
     """
     height, width = image.shape[:2]
-    pipe.scheduler = make_scheduler(settings.sampler, base_scheduler_config)
-    factor = getattr(pipe, "vae_scale_factor", 8)
+    family = family_of(pipe)
+    if not family.generates:
+        raise InvalidInputError(f"{family.label} models are recognised but paint_widgets cannot generate with them yet")
+    pipe.scheduler = make_scheduler(settings.sampler, base_scheduler_config, family)
+    factor = int(getattr(pipe, "vae_scale_factor", 8))
     hard = Image.fromarray(((paint > 0) * 255).astype(np.uint8))
     total_steps = max(int(settings.steps * settings.strength), 1)
 
     def on_step_end(p: Any, i: int, t: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
         if progress is not None and not p._interrupt:
             total = getattr(p, "_num_timesteps", None) or total_steps
-            progress(Step(min(i + 1, total), total, kwargs.get("latents")))
+            progress(Step(min(i + 1, total), total, kwargs.get("latents"), family.preview, factor))
         if cancel is not None and cancel.is_set():
             p._interrupt = True  # the remaining steps are skipped; we raise after the call
         return kwargs
@@ -209,6 +258,12 @@ def denoise_masked(
     warn_if_truncated(pipe, settings.prompt)
     warn_if_truncated(pipe, settings.negative_prompt, "negative prompt")
     generator = torch.Generator(device="cpu").manual_seed(int(settings.seed))
+    extra: dict[str, Any] = {}
+    if family.size_conditioning:  # SDXL's micro-conditioning: a whole, uncropped picture of this size
+        extra.update(original_size=(height, width), target_size=(height, width), crops_coords_top_left=(0, 0))
+    upcast_logger = logging.getLogger("diffusers.models.modeling_utils")
+    if _UPCAST_FILTER not in upcast_logger.filters:
+        upcast_logger.addFilter(_UPCAST_FILTER)
     with inpaint_replace(pipe, settings.inpaint_replace, latent_mask(paint, height, width, factor)):
         output = pipe(
             prompt=settings.prompt,
@@ -223,7 +278,8 @@ def denoise_masked(
             generator=generator,
             output_type="latent",
             callback_on_step_end=on_step_end,
+            **extra,
         )
     if cancel is not None and cancel.is_set():
         raise CancelledError("generation cancelled; nothing was changed")
-    return decode_latents(pipe, output.images)
+    return decode_latents(pipe, output.images, family)

@@ -139,11 +139,15 @@ def weights_available(source: str, *, kind: str = "diffusion", allow_pickle: boo
 def load_inpaint_pipeline(source: str, *, dtype: torch.dtype, allow_pickle: bool = False, config: str | None = None):
     """An inpainting pipeline for ``source`` (folder, Hub id or single ``.safetensors`` file).
 
-    A folder or Hub id (downloaded first) goes through ``AutoPipelineForInpainting.from_pretrained``, which
-    picks the inpainting class for the model family (SD 1.x/2.x with a 9- or a
-    4-channel UNet, SDXL). A single file goes through ``from_single_file``.
+    A folder or Hub id (downloaded first) loads with the inpainting class of its family,
+    read from ``model_index.json`` (:func:`.families.family_of`: SD 1.x/2.x with a 9- or
+    a 4-channel UNet, SDXL); an unrecognised one through ``AutoPipelineForInpainting``.
+    A single file goes through ``from_single_file``.
     """
+    import diffusers
     from diffusers import AutoPipelineForInpainting, StableDiffusionInpaintPipeline
+
+    from . import families
 
     kind = describe_source(source)
     folder = os.path.expanduser(source)
@@ -166,11 +170,15 @@ def load_inpaint_pipeline(source: str, *, dtype: torch.dtype, allow_pickle: bool
                 if config:
                     common["config"] = config
                 return StableDiffusionInpaintPipeline.from_single_file(str(path), **common)
-            return AutoPipelineForInpainting.from_pretrained(
+            # the class the model's family loads with (read from model_index.json, :mod:`.families`)
+            family = families.family_of(folder)
+            pipeline_cls = getattr(diffusers, family.pipeline_class, None) or AutoPipelineForInpainting
+            if pipeline_cls is AutoPipelineForInpainting or "safety_checker" in pipeline_cls._optional_components:
+                # SD 1.x/2.x: no safety checker (SDXL and later have none: the keys would be logged as unexpected)
+                common.update(safety_checker=None, requires_safety_checker=False)
+            return pipeline_cls.from_pretrained(
                 folder,
                 use_safetensors=None if allow_pickle else True,
-                safety_checker=None,
-                requires_safety_checker=False,
                 **common,
             )
     except ModelLoadError:

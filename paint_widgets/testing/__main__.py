@@ -1,4 +1,4 @@
-"""``python -m paint_widgets.testing DIR``: write the tiny models and print their paths."""
+"""``python -m paint_widgets.testing DIR``: write the tiny models and print their paths (one a line)."""
 
 from __future__ import annotations
 

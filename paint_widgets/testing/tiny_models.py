@@ -9,6 +9,13 @@ import torch
 
 TEXT_DIM = 32
 CLIPSEG_SIZE = 352
+#: SDXL's second text encoder: a hidden size and a projection that differ from the first
+#: encoder's, so a wrong sum in the UNet's ``cross_attention_dim`` or added conditioning fails.
+TEXT2_DIM = 48
+TEXT2_PROJECTION = 40
+#: SDXL's added time conditioning: original size (2) + crop top-left (2) + target size (2).
+SDXL_TIME_IDS = 6
+SDXL_TIME_EMBED_DIM = 8
 
 
 def _byte_chars() -> list[str]:
@@ -57,13 +64,25 @@ def _tokenizer(folder: Path):
     return CLIPTokenizer.from_pretrained(str(folder), model_max_length=77)
 
 
-def _text_config(vocab_size: int):
+def _text_config(vocab_size: int, hidden: int = TEXT_DIM, projection: int = TEXT_DIM):
     from transformers import CLIPTextConfig
 
     return CLIPTextConfig(
-        vocab_size=vocab_size, hidden_size=TEXT_DIM, intermediate_size=37, num_hidden_layers=2,
-        num_attention_heads=4, max_position_embeddings=77, projection_dim=TEXT_DIM,
+        vocab_size=vocab_size, hidden_size=hidden, intermediate_size=37, num_hidden_layers=2,
+        num_attention_heads=4, max_position_embeddings=77, projection_dim=projection,
         bos_token_id=vocab_size - 2, eos_token_id=vocab_size - 1, pad_token_id=vocab_size - 1,
+    )
+
+
+def _tiny_vae(**config):
+    """A VAE that downsamples x8 like the real one (four blocks of tiny width)."""
+    from diffusers import AutoencoderKL
+
+    return AutoencoderKL(
+        in_channels=3, out_channels=3, latent_channels=4, layers_per_block=1,
+        block_out_channels=(8, 16, 16, 16),
+        down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
+        norm_num_groups=8, **config,
     )
 
 
@@ -72,7 +91,6 @@ def build_tiny_sd(*, in_channels: int = 9, seed: int = 0, workdir: str | Path | 
     import tempfile
 
     from diffusers import (
-        AutoencoderKL,
         LMSDiscreteScheduler,
         StableDiffusionInpaintPipeline,
         StableDiffusionPipeline,
@@ -87,12 +105,7 @@ def build_tiny_sd(*, in_channels: int = 9, seed: int = 0, workdir: str | Path | 
         up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), cross_attention_dim=TEXT_DIM,
         attention_head_dim=8, norm_num_groups=16,
     )
-    vae = AutoencoderKL(
-        in_channels=3, out_channels=3, latent_channels=4, layers_per_block=1,
-        block_out_channels=(8, 16, 16, 16),
-        down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
-        norm_num_groups=8, sample_size=512,
-    )
+    vae = _tiny_vae(sample_size=512)
     tok_dir = Path(workdir or tempfile.mkdtemp(prefix="pw-tok-"))
     tokenizer = _tokenizer(tok_dir)
     text_encoder = CLIPTextModel(_text_config(len(tokenizer)))
@@ -104,6 +117,53 @@ def build_tiny_sd(*, in_channels: int = 9, seed: int = 0, workdir: str | Path | 
     return cls(
         vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=scheduler,
         safety_checker=None, feature_extractor=None, requires_safety_checker=False,
+    )
+
+
+def build_tiny_sdxl(*, seed: int = 0, workdir: str | Path | None = None):
+    """A tiny ``StableDiffusionXLInpaintPipeline`` with SDXL's geometry.
+
+    Two CLIP text encoders (``CLIPTextModel`` and ``CLIPTextModelWithProjection``, each
+    with the byte-level tokenizer), a 9-channel UNet with SDXL's added ``text_time``
+    conditioning (``cross_attention_dim`` = the sum of both hidden sizes; the added
+    embedding takes the six time ids plus the second encoder's pooled projection),
+    ``sample_size`` 128 (1024 pixels, SDXL's native size), a x8 VAE with SDXL's
+    scaling factor and ``force_upcast``, and SDXL's ``EulerDiscreteScheduler``.
+    """
+    import tempfile
+
+    from diffusers import (
+        EulerDiscreteScheduler,
+        StableDiffusionXLInpaintPipeline,
+        UNet2DConditionModel,
+    )
+    from transformers import CLIPTextModel, CLIPTextModelWithProjection
+
+    torch.manual_seed(seed)
+    unet = UNet2DConditionModel(
+        sample_size=128, in_channels=9, out_channels=4, layers_per_block=1,
+        block_out_channels=(32, 64), down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), transformer_layers_per_block=(1, 1),
+        attention_head_dim=(2, 4), use_linear_projection=True, norm_num_groups=16,
+        cross_attention_dim=TEXT_DIM + TEXT2_DIM, addition_embed_type="text_time",
+        addition_time_embed_dim=SDXL_TIME_EMBED_DIM,
+        projection_class_embeddings_input_dim=SDXL_TIME_IDS * SDXL_TIME_EMBED_DIM + TEXT2_PROJECTION,
+    )
+    vae = _tiny_vae(sample_size=1024, scaling_factor=0.13025, force_upcast=True)
+    tok_dir = Path(workdir or tempfile.mkdtemp(prefix="pw-tok-"))
+    tokenizer = _tokenizer(tok_dir)
+    tokenizer_2 = _tokenizer(tok_dir)
+    text_encoder = CLIPTextModel(_text_config(len(tokenizer)))
+    text_encoder_2 = CLIPTextModelWithProjection(_text_config(len(tokenizer_2), TEXT2_DIM, TEXT2_PROJECTION))
+    scheduler = EulerDiscreteScheduler(
+        beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", num_train_timesteps=1000,
+        steps_offset=1, timestep_spacing="leading", interpolation_type="linear", prediction_type="epsilon",
+        use_karras_sigmas=False,
+    )
+    return StableDiffusionXLInpaintPipeline(
+        vae=vae, text_encoder=text_encoder, text_encoder_2=text_encoder_2, tokenizer=tokenizer,
+        tokenizer_2=tokenizer_2, unet=unet, scheduler=scheduler, requires_aesthetics_score=False,
+        force_zeros_for_empty_prompt=True,
     )
 
 
@@ -140,15 +200,20 @@ def build_tiny_clipseg(*, seed: int = 0, workdir: str | Path | None = None):
     return model, processor
 
 
+#: The models :func:`write_tiny_models` writes, in this order.
+TINY_MODELS = ("sd-inpaint", "sd", "clipseg", "sdxl-inpaint")
+
+
 def write_tiny_models(folder: str | Path) -> dict[str, Path]:
-    """Write ``sd-inpaint``, ``sd`` and ``clipseg`` under ``folder``; return their paths."""
+    """Write ``sd-inpaint``, ``sd``, ``clipseg`` and ``sdxl-inpaint`` under ``folder``; return their paths."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    paths = {name: folder / name for name in ("sd-inpaint", "sd", "clipseg")}
+    paths = {name: folder / name for name in TINY_MODELS}
     work = folder / ".tokenizer"
     build_tiny_sd(in_channels=9, seed=0, workdir=work).save_pretrained(paths["sd-inpaint"], safe_serialization=True)
     build_tiny_sd(in_channels=4, seed=1, workdir=work).save_pretrained(paths["sd"], safe_serialization=True)
     model, processor = build_tiny_clipseg(seed=2, workdir=work)
     model.save_pretrained(paths["clipseg"], safe_serialization=True)
     processor.save_pretrained(paths["clipseg"])
+    build_tiny_sdxl(seed=3, workdir=work).save_pretrained(paths["sdxl-inpaint"], safe_serialization=True)
     return paths
