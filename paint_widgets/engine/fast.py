@@ -110,9 +110,11 @@ def make_fast(pipe: Any, *, compile: bool = False, mode: str | None = None,
             info.channels_last.append(name)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
-    xl = "XL" in type(pipe).__name__
+    from .families import family_of
+
     vae = getattr(pipe, "vae", None)
-    if vae is not None and not xl and getattr(vae.config, "force_upcast", False):
+    needs_upcast = family_of(pipe).upcast_vae  # SDXL's VAE overflows in fp16; SD 1.x's does not
+    if vae is not None and not needs_upcast and getattr(vae.config, "force_upcast", False):
         vae.register_to_config(force_upcast=False)
         info.notes.append("SD VAE decodes in the pipeline's dtype (force_upcast off)")
     if compile:

@@ -1,10 +1,12 @@
 """Tiny random-weight models that stand in for real weights in tests and CI.
 
 They keep the real geometry (a VAE that downsamples x8, a two-level UNet with
-cross-attention, a CLIP text encoder with a 77-token tokenizer, CLIPSeg at 352)
+cross-attention, a CLIP text encoder with a 77-token tokenizer, CLIPSeg at 352,
+SDXL inpainting with its two text encoders and added conditioning)
 so tests exercise the same code paths, and they are saved to disk and loaded
 back through the same ``from_pretrained`` calls real weights take. Nothing is
-downloaded. ``python -m paint_widgets.testing DIR`` writes all three.
+downloaded. ``python -m paint_widgets.testing DIR`` writes them all (``sd-inpaint``, ``sd``,
+``clipseg``, ``sdxl-inpaint``).
 """
 
 from __future__ import annotations
@@ -12,8 +14,9 @@ from __future__ import annotations
 from .tiny_models import (
     build_tiny_clipseg,
     build_tiny_sd,
+    build_tiny_sdxl,
     write_tiny_models,
     write_tiny_tokenizer,
 )
 
-__all__ = ["build_tiny_clipseg", "build_tiny_sd", "write_tiny_models", "write_tiny_tokenizer"]
+__all__ = ["build_tiny_clipseg", "build_tiny_sd", "build_tiny_sdxl", "write_tiny_models", "write_tiny_tokenizer"]

@@ -6,6 +6,9 @@
   (ipycanvas 0.14 sends ``(H, W, 3)`` as JPEG q75; RGBA goes as lossless PNG).
 - :func:`held`: ``hold_canvas`` with try/finally (ipycanvas' own leaves batching on
   after an exception).
+- :func:`set_attrs`: set canvas drawing attributes without the traitlets round
+  (for per-mouse-move drawing, where ``stroke_style``'s validation costs more than
+  the drawing).
 - :func:`report_error` / :func:`routed`: show callback exceptions in an ``Output``
   widget (thread-safe ``append_*``, never ``with out:``) instead of losing them.
 - :func:`enable_colab_widgets`: Colab's custom widget manager, enabled once.
@@ -25,12 +28,15 @@ from typing import Any, TypeVar
 
 import cv2
 import numpy as np
+from ipycanvas.canvas import COMMANDS as _IPYCANVAS_COMMANDS
 from PIL import Image
 
 from ..errors import PaintError
 from ..imaging.box import Box
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+_SET = _IPYCANVAS_COMMANDS["set"]
 
 #: Most error/info entries an ``Output`` keeps (a callback failing on every mouse move must not grow it forever).
 MAX_MESSAGES = 10
@@ -157,6 +163,20 @@ def held(canvas: Any) -> Iterator[None]:
                 manager.flush()
             finally:
                 manager._caching = False
+
+
+def set_attrs(canvas: Any, **attrs: Any) -> None:
+    """Send ipycanvas ``set`` commands for ``canvas``'s drawing attributes (``line_width=2`` ...).
+
+    The same commands as assigning ``canvas.stroke_style = ...``, without validating
+    and storing the trait (a Color trait costs about 12 µs a set): use it only with
+    values the browser accepts. The Python-side trait keeps its old value; ipycanvas
+    never reads it back. Relies on ipycanvas 0.14's command table, as :func:`held`
+    relies on its batching flag.
+    """
+    manager, table = canvas._canvas_manager, type(canvas).ATTRS
+    for name, value in attrs.items():
+        manager.send_command(canvas, [_SET, [table[name], value]])
 
 
 def _message(text: str, name: str) -> dict[str, str]:

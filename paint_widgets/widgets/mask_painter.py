@@ -3,9 +3,17 @@
 State lives in Python: ``painter.mask`` is a ``bool`` array of the image's shape
 (True = paint here). Strokes are rasterised here with an exact round brush
 (:mod:`paint_widgets.imaging.brush`); the ipycanvas ``MultiCanvas`` (image layer,
-translucent mask overlay, cursor layer) only shows that state. Per mouse move the
-handler touches the stroke segment's box and sends one batched message with an
-RGBA crop of that box, so its cost follows the brush area, not the image.
+translucent mask overlay, cursor layer) only shows that state.
+
+A mouse move during a stroke is echoed first, then rasterised: one batched
+message on the overlay layer alone draws the segment as a round-capped line the
+width of the brush (erase that capsule, then fill it with the overlay colour, so
+overlapping segments do not darken), a few dozen bytes with no pixel data and no
+other layer to composite; then the segment is stamped exactly into ``mask``, in
+its own box (the cost follows the brush area, not the image). The cursor is
+hidden while a stroke lasts. When the stroke ends, the overlay around it is
+repainted exactly from ``mask`` as 1-pixel-high rectangles (pixel runs), so the
+antialiased echo never outlives the stroke.
 
 Events arrive in view (canvas) pixels; images larger than ``max_view`` are shown
 scaled to fit and events are mapped back to image pixels (:class:`ViewMap`).
@@ -18,7 +26,7 @@ import threading
 import zlib
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from io import BytesIO
 from os import PathLike
 from typing import Any, TypeVar
@@ -31,7 +39,7 @@ from traitlets import Enum, Float, Int, validate
 
 from ..errors import ImageLoadError, InvalidInputError, MaskError
 from ..imaging.box import Box
-from ..imaging.brush import mask_runs, overlay_rgba, stamp_segment
+from ..imaging.brush import mask_runs, overlay_rgba, polyline_cover, stamp_segment
 from ..imaging.masks import as_paint_mask, bounding_box, mask_from_alpha, mask_from_mask_image
 from ..io import ImageLike, load_image
 from ._canvas import (
@@ -42,6 +50,7 @@ from ._canvas import (
     report_info,
     resize_rgba,
     routed,
+    set_attrs,
     to_rgba,
 )
 from ._lifetime import check_color, check_number, check_view, close_parts, closed_error, unlink_all
@@ -53,6 +62,8 @@ MaskCallback = Callable[[np.ndarray], Any]
 IMAGE, OVERLAY, CURSOR = 0, 1, 2
 #: Above this many pixel runs, the overlay goes as one RGBA image instead of rectangles.
 MAX_RUNS = 4096
+#: Rows per rectangle cleared when the overlay around a finished stroke is repainted.
+REPAINT_BAND = 8
 #: Most undo steps a painter keeps (``history=``).
 MAX_HISTORY = 10_000
 
@@ -97,6 +108,8 @@ class _Stroke:
     ``flipped`` is image-sized but allocated with ``np.zeros`` (lazily zeroed pages),
     and each move ORs only its own box into it, so memory stays bounded however long
     the stroke is and the per-move work stays proportional to the brush area.
+    ``path`` (view points) and ``view_radius`` say where the echo drew, so the end
+    of the stroke repaints exactly there.
     """
 
     value: bool
@@ -105,6 +118,8 @@ class _Stroke:
     flipped: np.ndarray | None = None
     box: Box | None = None  # union of the boxes it changed
     last_box: Box | None = None  # the last move's box
+    path: list[Point] = field(default_factory=list)  # view points, from the mouse-down on
+    view_radius: float = 0.0  # widest brush radius (view pixels) along the path
 
     def add(self, box: Box, changed: np.ndarray) -> None:
         if self.flipped is None:
@@ -178,6 +193,7 @@ class MaskPainter(widgets.VBox):
         self._redo: list[_Edit] = []
         self._callbacks: list[MaskCallback] = []
         self._fill: tuple[Any, float] | None = None  # overlay layer's fill style, as last sent
+        self._echo_width: float | None = None  # overlay layer's line width (round caps), as last sent
         self.color = color
         self.view = ViewMap.fit(h, w, max_view, min_view)
         self._view_image = resize_rgba(
@@ -344,7 +360,7 @@ class MaskPainter(widgets.VBox):
     def redraw(self) -> None:
         """Draw every layer from Python state (also run when a page reload reconnects)."""
         image, cursor = self.canvas[IMAGE], self.canvas[CURSOR]
-        self._fill = None  # a reloaded page starts with a fresh canvas state
+        self._fill = self._echo_width = None  # a reloaded page starts with a fresh canvas state
         with held(self.canvas):
             image.clear()
             image.put_image_data(self._view_image, 0, 0)
@@ -359,32 +375,35 @@ class MaskPainter(widgets.VBox):
     def _on_mouse_down(self, x: float, y: float) -> None:
         self._end_stroke()
         p = self.view.to_image(x, y)
-        self._stroke = _Stroke(value=self.tool == "brush", last=p, shape=self._mask.shape)
+        self._stroke = _Stroke(value=self.tool == "brush", last=p, shape=self._mask.shape,
+                               path=[(float(x), float(y))])
         with held(self.canvas):
-            self._paint_to(p)
-            self._draw_cursor(x, y)
+            self.canvas[CURSOR].clear()  # hidden while painting: each move then draws on one layer
+            self._paint_to(p, draw=True)  # the dot, exactly; the overlay is the layer left current
 
     @_handler
     def _on_mouse_move(self, x: float, y: float) -> None:
-        with held(self.canvas):
-            if self._stroke is not None:
-                self._paint_to(self.view.to_image(x, y))
-            self._draw_cursor(x, y)
+        if self._stroke is not None:
+            self._stroke_to(x, y)
+        else:
+            with held(self.canvas):
+                self._draw_cursor(x, y)
 
     @_handler
     def _on_mouse_up(self, x: float, y: float) -> None:
-        if self._stroke is not None:
-            with held(self.canvas):
-                self._paint_to(self.view.to_image(x, y))
-        self._end_stroke()
+        with held(self.canvas):
+            if self._stroke is not None:
+                self._stroke_to(x, y, echo=False)  # repainted exactly by _end_stroke
+            self._end_stroke()
+            self._draw_cursor(x, y)
 
     @_handler
     def _on_mouse_out(self, x: float, y: float) -> None:
         with held(self.canvas):
             if self._stroke is not None:
-                self._paint_to(self.view.to_image(x, y))
+                self._stroke_to(x, y, echo=False)
+            self._end_stroke()
             self.canvas[CURSOR].clear()
-        self._end_stroke()
 
     @_handler
     def _on_touch_start(self, touches: Sequence[tuple[float, float]]) -> None:
@@ -394,15 +413,15 @@ class MaskPainter(widgets.VBox):
     @_handler
     def _on_touch_move(self, touches: Sequence[tuple[float, float]]) -> None:
         if touches and self._stroke is not None:
-            with held(self.canvas):
-                self._paint_to(self.view.to_image(*touches[0]))
+            self._stroke_to(*touches[0])
 
     @_handler
     def _on_touch_end(self, touches: Sequence[tuple[float, float]]) -> None:
         # ``touches`` are the fingers still down: the stroke ends when none remain.
         if not touches:
-            self.canvas[CURSOR].clear()
-            self._end_stroke()
+            with held(self.canvas):
+                self.canvas[CURSOR].clear()
+                self._end_stroke()
 
     @_handler
     def _on_key_down(self, key: str, shift: bool, ctrl: bool, meta: bool) -> None:
@@ -441,21 +460,106 @@ class MaskPainter(widgets.VBox):
     def _radius(self) -> float:
         return self.brush / 2.0
 
-    def _paint_to(self, p: Point) -> None:
-        """Rasterise the stroke segment from the last point to ``p`` and show its box."""
+    @property
+    def _view_radius(self) -> float:
+        """The brush radius in view pixels (at least half a pixel, so a stroke always shows)."""
+        return max(0.5, self._radius * (self.view.sx + self.view.sy) / 2)
+
+    def _overlay_style(self) -> str:
+        r, g, b = self.color
+        return f"rgba({r}, {g}, {b}, {self.opacity:.4f})"
+
+    def _stroke_to(self, x: float, y: float, echo: bool = True) -> None:
+        """Continue the stroke to view point ``(x, y)``: echo the segment, then rasterise it.
+
+        The echo is flushed before the numpy work, as its own message; ``echo=False``
+        skips it when the caller repaints exactly right after (mouse up / out).
+        """
+        stroke = self._stroke
+        assert stroke is not None
+        point = (float(x), float(y))
+        stroke.view_radius = max(stroke.view_radius, self._view_radius)
+        if echo and point != stroke.path[-1]:
+            with held(self.canvas):
+                self._echo_segment(stroke.path[-1], point, stroke.value)
+        stroke.path.append(point)
+        self._paint_to(self.view.to_image(*point), draw=False)
+
+    def _echo_segment(self, a: Point, b: Point, paint: bool) -> None:
+        """Draw the view segment ``a``–``b`` on the overlay: a round-capped line the brush's width.
+
+        Erasing the capsule before filling it keeps the overlay's alpha at ``opacity``
+        where segments overlap (``source-over`` would darken every joint); the
+        eraser only erases. Attributes go as raw ``set`` commands (:func:`set_attrs`):
+        this runs on every mouse move.
+        """
+        layer = self.canvas[OVERLAY]
+        width = 2 * self._view_radius
+        if self._echo_width != width:
+            set_attrs(layer, line_width=width, line_cap="round")
+            self._echo_width = width
+        # pixel-index view points → canvas coordinates (pixel v spans [v, v + 1))
+        ax, ay, bx, by = a[0] + 0.5, a[1] + 0.5, b[0] + 0.5, b[1] + 0.5
+        set_attrs(layer, global_composite_operation="destination-out", stroke_style="#000")
+        layer.stroke_line(ax, ay, bx, by)
+        if paint:
+            set_attrs(layer, global_composite_operation="source-over", stroke_style=self._overlay_style())
+            layer.stroke_line(ax, ay, bx, by)
+        else:
+            set_attrs(layer, global_composite_operation="source-over")
+
+    def _paint_to(self, p: Point, draw: bool) -> None:
+        """Rasterise the stroke segment from the last point to ``p``; ``draw``: show its box exactly."""
         stroke = self._stroke
         assert stroke is not None
         box, changed = stamp_segment(self._mask, stroke.last, p, self._radius, stroke.value)
         stroke.last = p
         if box is not None and changed is not None and changed.any():
             stroke.add(box, changed)
-            self._draw_overlay(box)
+            if draw:
+                self._draw_overlay(box)
 
     def _end_stroke(self) -> None:
+        """Finish the stroke in progress: repaint where it was echoed, record its undo step."""
         stroke, self._stroke = self._stroke, None
-        edit = stroke.edit() if stroke is not None else None
+        if stroke is None:
+            return
+        if len(stroke.path) > 1:
+            with held(self.canvas):
+                self._repaint_stroke(stroke)
+        edit = stroke.edit()
         if edit is not None:
             self._push(edit)
+
+    def _repaint_stroke(self, stroke: _Stroke) -> None:
+        """Replace the echo with the exact overlay, around the stroke's path only.
+
+        The region is a superset of every view pixel the echo or the mask change can
+        have touched (antialiasing, and nearest-neighbour sampling at up to ``s`` view
+        pixels per image pixel). It is cleared in bands of :data:`REPAINT_BAND` rows
+        and refilled with the mask's pixel runs inside the cleared bands, so the
+        message grows with the stroke, not with the image or the mask's detail elsewhere.
+        """
+        view = self.view
+        margin = 1.5 + max(view.sx, view.sy, 1.0)
+        cover = polyline_cover((view.view_height, view.view_width), stroke.path, stroke.view_radius + margin)
+        if cover is None:
+            return
+        vbox, region = cover
+        layer = self.canvas[OVERLAY]
+        h, w = region.shape
+        bands = -(-h // REPAINT_BAND)
+        padded = np.zeros((bands * REPAINT_BAND, w), dtype=bool)
+        padded[:h] = region
+        cols = padded.reshape(bands, REPAINT_BAND, w).any(axis=1)  # (bands, w)
+        cleared = np.zeros_like(region)
+        for band in np.flatnonzero(cols.any(axis=1)):
+            xs = np.flatnonzero(cols[band])
+            top, bottom = int(band) * REPAINT_BAND, min(h, (int(band) + 1) * REPAINT_BAND)
+            left, right = int(xs[0]), int(xs[-1]) + 1
+            layer.clear_rect(vbox.left + left, vbox.top + top, right - left, bottom - top)
+            cleared[top:bottom, left:right] = True
+        self._fill_overlay(vbox, view.sample(self._mask, vbox) & cleared)
 
     def _replace(self, new: np.ndarray) -> None:
         """Set the whole mask to ``new`` as one undo step; redraw what changed."""
@@ -500,8 +604,13 @@ class MaskPainter(widgets.VBox):
         vy0, vx0, vy1, vx1 = vbox
         if vy0 >= vy1 or vx0 >= vx1:
             return
-        crop = self.view.sample(self._mask, vbox)
         layer.clear_rect(vx0, vy0, vx1 - vx0, vy1 - vy0)
+        self._fill_overlay(vbox, self.view.sample(self._mask, vbox))
+
+    def _fill_overlay(self, vbox: Box, crop: np.ndarray) -> None:
+        """Draw the True pixels of ``crop`` (view box ``vbox``, already cleared) in the overlay colour."""
+        layer = self.canvas[OVERLAY]
+        vy0, vx0 = vbox.top, vbox.left
         rows, starts, lengths = mask_runs(crop)
         if len(rows) == 0:
             return
