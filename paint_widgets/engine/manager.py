@@ -47,11 +47,11 @@ class _Resident:
 class PipelineManager:
     """Loads models once and keeps them on the device between notebook cells."""
 
-    def __init__(self, *, device: str | None = None, dtype: str | torch.dtype | None = None,
+    def __init__(self, *, device: str | torch.device | None = None, dtype: str | torch.dtype | None = None,
                  budget_bytes: int | None = None) -> None:
         self.lock = threading.RLock()
-        self.device = pick_device(device)
-        self.dtype = pick_dtype(self.device, dtype)
+        self.device = pick_device(device)  # only a device this machine has: InvalidInputError otherwise
+        self.dtype = pick_dtype(self.device, dtype)  # only a dtype that device runs
         self.budget_bytes = budget_bytes
         self.allow_pickle = False
         self.fast: bool | str = False  # False, True or "compile"
@@ -66,7 +66,7 @@ class PipelineManager:
     # ------------------------------------------------------------------ settings
 
     def configure(self, *, model: str | None = None, textmask_model: str | None = None,
-                  device: str | None = None, dtype: str | torch.dtype | None = None,
+                  device: str | torch.device | None = None, dtype: str | torch.dtype | None = None,
                   budget_bytes: int | None = None, allow_pickle: bool | None = None,
                   fast: bool | str | None = None) -> PipelineManager:
         """Set this kernel's defaults. Changing device, dtype or fast releases resident models.
@@ -84,6 +84,9 @@ class PipelineManager:
             loading.describe_source(str(textmask_model))
         if budget_bytes is not None:
             budget_bytes = int(require_number(budget_bytes, "budget_bytes", low=0, low_open=True))
+        # a device this machine has, a dtype it runs (one-line InvalidInputError naming the choices)
+        new_device = pick_device(device) if device is not None else self.device
+        new_dtype = pick_dtype(new_device, dtype) if device is not None or dtype is not None else self.dtype
         setting = None
         if fast is not None:
             from .fast import fast_setting
@@ -107,8 +110,6 @@ class PipelineManager:
                 self.fast = setting
                 self.release()
             if device is not None or dtype is not None:
-                new_device = pick_device(device) if device is not None else self.device
-                new_dtype = pick_dtype(new_device, dtype)
                 if (new_device, new_dtype) != (self.device, self.dtype):
                     self.release()
                     self.device, self.dtype = new_device, new_dtype
