@@ -551,7 +551,7 @@ class MaskPainter(widgets.VBox):
         bands = -(-h // REPAINT_BAND)
         padded = np.zeros((bands * REPAINT_BAND, w), dtype=bool)
         padded[:h] = region
-        cols = padded.reshape(bands, REPAINT_BAND, w).any(axis=1)  # (bands, w)
+        cols = np.asarray(padded.reshape(bands, REPAINT_BAND, w).any(axis=1))  # (bands, w)
         cleared = np.zeros_like(region)
         for band in np.flatnonzero(cols.any(axis=1)):
             xs = np.flatnonzero(cols[band])
