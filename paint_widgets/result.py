@@ -10,8 +10,8 @@ from typing import Any
 
 from PIL import Image
 
-from .errors import OutputError
-from .io import next_number, save_png_atomic
+from .errors import OutputError, OutputExistsError
+from .io import MAX_NUMBER, claim_number, next_number, save_png_atomic, user_path
 
 
 @dataclass
@@ -38,7 +38,13 @@ class Result:
         return self.images[0]
 
     def save(self, outdir: str | os.PathLike = "outputs/img-samples") -> list[Path]:
-        """Write each image as ``NNNNNN.SEED.png`` with its command and parameters as metadata."""
+        """Write each image as ``NNNNNN.SEED.png`` with its command and parameters as metadata.
+
+        ``outdir`` is read like every path a user gives (``~`` expanded; control
+        characters and names that are not UTF-8 refused). Each number is claimed
+        atomically, so other threads and processes writing to ``outdir`` never get it too.
+        """
+        outdir = user_path(outdir, "output folder", OutputError)
         saved = []
         for i, (image, seed, command) in enumerate(zip(self.images, self.seeds, self.commands, strict=False)):
             meta = dict(self.metadata[i]) if i < len(self.metadata) else {}
@@ -66,15 +72,21 @@ SAVE_ATTEMPTS = 100
 
 def _save_numbered(image: Image.Image, outdir: str | os.PathLike, seed: int,
                    meta: dict[str, Any], command: str) -> Path:
-    """Save as the next free ``NNNNNN.SEED.png``; if another writer takes that number
-    between looking and writing, take the next one. Never overwrites."""
+    """Save as the next free ``NNNNNN.SEED.png`` under a claim on the number
+    (:func:`~paint_widgets.io.claim_number`); if another writer holds or took that
+    number, take the next one. Never overwrites."""
     number = next_number(outdir)
     for _attempt in range(SAVE_ATTEMPTS):
         path = Path(outdir) / f"{number:06d}.{seed}.png"
         try:
-            return save_png_atomic(image, path, metadata=meta, command=command)
+            with claim_number(outdir, number):
+                return save_png_atomic(image, path, metadata=meta, command=command)
+        except OutputExistsError:
+            pass  # held or taken by another writer
         except OutputError:
             if not path.exists():
                 raise  # a real write error (read-only folder, full disk), not a clash
-            number = max(number + 1, next_number(outdir))
+        number = max(number + 1, next_number(outdir))
+        if number > MAX_NUMBER:  # stray names at the top of the range: back into six digits
+            number = next_number(outdir)
     raise OutputError(f"could not find a free output number in {outdir}: other writers keep taking them")

@@ -18,7 +18,7 @@ import pytest
 import paint_widgets as pw
 
 PACKAGE_INIT = Path(pw.__file__).resolve()
-REPO = PACKAGE_INIT.parent.parent
+REPO = Path(__file__).resolve().parents[1]  # the checkout (the package may be installed elsewhere)
 
 SNIPPET = """\
 import paint_widgets as pw

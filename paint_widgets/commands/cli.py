@@ -14,6 +14,11 @@
   shows an ``invoke>`` prompt with line editing and history
   (``~/.paint_widgets_history``). ``q``, ``quit``, ``exit`` or end of input stop.
 
+Files and standard input are read as UTF-8 whatever the locale (a BOM at the start
+is dropped) and split into lines on ``\n``/``\r\n`` only; a line that is not UTF-8
+is an error for that line, naming its number. ``~`` is expanded in every path
+(``--outdir``, ``--from_file``, ``--model``, ``--textmask-model``), as in the commands.
+
 A failed command prints one ``error: ...`` line and the next one runs; the exit
 status is 1 if any command failed, 0 otherwise (2 for bad options).
 
@@ -31,9 +36,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from ..errors import PaintError
+from ..errors import CommandError, PaintError
+from ..io import user_path
 from .parser import DEFAULT_OUTDIR
-from .runner import QUIT_WORDS, Runner, one_line
+from .runner import QUIT_WORDS, Runner, one_line, text_lines
 
 HISTORY_FILE = "~/.paint_widgets_history"
 PROMPT = "invoke> "
@@ -77,7 +83,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from ..engine import hub
 
-    hub.set_verbose(args.verbose)
+    if args.verbose:  # otherwise leave the setting (and $PAINT_WIDGETS_VERBOSE) as it is
+        hub.set_verbose(True)
     with hub.report_loads(LoadPrinter(sys.stderr)):
         return _main(args)
 
@@ -103,12 +110,24 @@ class LoadPrinter:
         self._last = key
 
 
+def _model_arg(value: str | None, switch: str) -> str | None:
+    """A ``--model`` value: a path gets ``~`` expanded like every other path; a hub id is unchanged."""
+    if value is None:
+        return None
+    user_path(value, switch, CommandError)  # control characters or non-UTF-8 bytes: refused
+    return os.path.expanduser(value)
+
+
 def _main(args: argparse.Namespace) -> int:
     try:
+        user_path(args.outdir, "--outdir", CommandError)
+        args.outdir = os.path.expanduser(args.outdir)
+        model = _model_arg(args.model, "--model")
+        textmask_model = _model_arg(args.textmask_model, "--textmask-model")
         from ..engine.manager import manager
 
         mgr = manager()
-        mgr.configure(model=args.model, textmask_model=args.textmask_model, device=args.device)
+        mgr.configure(model=model, textmask_model=textmask_model, device=args.device)
     except PaintError as err:
         print(f"error: {one_line(str(err))}", file=sys.stderr)
         return 2
@@ -138,11 +157,12 @@ def _main(args: argparse.Namespace) -> int:
 
 
 def run_stream(runner: Runner, stream: TextIO) -> None:
-    """Run commands read from ``stream`` one a line, until a quit word or the end."""
-    for line in stream:
-        if line.strip().lower() in QUIT_WORDS:
-            break
-        runner.run(line)
+    """Run commands read from ``stream`` one a line, until a quit word or the end.
+
+    The bytes (``stream.buffer``) are decoded per line, so one line that is not UTF-8
+    is an error for that line and the next one runs.
+    """
+    runner.run_decoded(text_lines(stream, "standard input"), stop=QUIT_WORDS)
 
 
 def _history_path() -> Path:
@@ -162,6 +182,10 @@ def interactive(runner: Runner) -> None:
                 break
             except KeyboardInterrupt:  # ^C at the prompt: a fresh line
                 print()
+                continue
+            except UnicodeDecodeError as err:  # the terminal sent bytes that are not UTF-8
+                runner.error(f"the line typed is not valid UTF-8 text ({err.reason}); "
+                             "set the terminal to UTF-8", "<input>")
                 continue
             if line.strip().lower() in QUIT_WORDS:
                 break

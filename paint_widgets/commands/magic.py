@@ -21,6 +21,9 @@ returned Result displays as its one-line summary (``r.image`` shows the picture)
 line still runs. The magics share one output counter and the kernel's
 PipelineManager, so models load once per kernel.
 
+A cell is split into lines on ``\n`` only, so a Unicode line separator inside a
+quoted prompt stays in the prompt; a byte-order mark at its start is dropped.
+
 As in any IPython line magic, ``{expression}`` and ``$name`` in a ``%invoke`` line
 are replaced by Python values (``%invoke "a cat" -I {path}``); the lines of a
 ``%%invoke`` cell are taken literally.
@@ -34,7 +37,7 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.display import display
 
 from ..result import Result
-from .runner import Runner
+from .runner import Runner, split_lines
 
 
 def _show(result: Result) -> None:
@@ -65,7 +68,8 @@ class InvokeMagics(Magics):
                 self.runner.error("no command given; e.g. %invoke \"a cat\" -I photo.png -tm hair", "%invoke")
                 return None
             return self.runner.run(line)
-        lines = ([line] if line.strip() else []) + cell.splitlines()
+        # split on "\n" only (not str.splitlines): U+2028 and friends may sit in a quoted prompt
+        lines = ([line] if line.strip() else []) + split_lines(cell)
         return self.runner.run_lines(lines)
 
 

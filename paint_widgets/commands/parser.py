@@ -45,7 +45,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any, NoReturn, cast
 
 from ..errors import CommandError, InvalidInputError
-from ..io import MAX_METADATA_CHARS, read_metadata, read_png_text
+from ..io import MAX_METADATA_CHARS, printable, read_metadata, read_png_text, user_path
 from ..params import INFILL_METHODS, PARAM, PARAMS, SAMPLERS, Param, with_switches
 from ..requests import (
     DIRECTIONS,
@@ -61,6 +61,9 @@ DEFAULT_OUTDIR = os.path.join("outputs", "img-samples")
 
 #: GenerationParams fields a command line can set (the table's rows with switches).
 PARAM_FIELDS = tuple(p.name for p in with_switches())
+
+#: The byte-order mark some editors put at the start of a UTF-8 file: not part of a command.
+BOM = "\ufeff"
 
 #: Switches (dest names) that only a prompt line takes, not ``!fix``.
 _INPAINT_ONLY = ("init_img", "init_mask", "invert_mask", "text_mask")
@@ -339,21 +342,32 @@ def _default_params(cls: type) -> GenerationParams:
     return factory()
 
 
-def _image_path(ref: str) -> str:
-    return os.path.expanduser(ref)
+def _image_path(ref: str, what: str = "image (-I)") -> str:
+    """A path argument as the engine opens it: ``~`` expanded, nothing else (see
+    :func:`~paint_widgets.io.user_path`); a name with a control character or one that
+    is not UTF-8 is a :class:`CommandError` here, before anything runs."""
+    user_path(ref, what, CommandError)
+    return os.path.expanduser(ref)  # as typed otherwise ("./x.png" stays "./x.png")
 
 
-def _extend_request(values: dict[str, Any], image_ref: str, prompt: str) -> Any:
+def _outdir(values: Mapping[str, Any]) -> str | None:
+    """The ``-o/--outdir`` value, read like every other path (``~`` expanded)."""
+    if "outdir" not in values:
+        return None
+    return _image_path(values["outdir"], "output folder (-o/--outdir)")
+
+
+def _extend_request(values: dict[str, Any], image_ref: str, prompt: str, what: str = "image (-I)") -> Any:
     """An OutcropRequest or OutpaintRequest from ``-c``/``-D`` and the generation switches."""
     if "outcrop" in values and "out_direction" in values:
         raise CommandError("use either -c/--outcrop or -D/--out_direction, not both")
     if "outcrop" in values:
         base = _default_params(OutcropRequest).with_(prompt=prompt)
-        return OutcropRequest(image=_image_path(image_ref), **_outcrop_margins(values["outcrop"]),
+        return OutcropRequest(image=_image_path(image_ref, what), **_outcrop_margins(values["outcrop"]),
                               params=_params(values, base), image_ref=image_ref)
     direction, pixels = _out_direction(values["out_direction"])
     base = _default_params(OutpaintRequest).with_(prompt=prompt)
-    return OutpaintRequest(image=_image_path(image_ref), direction=direction, pixels=pixels,
+    return OutpaintRequest(image=_image_path(image_ref, what), direction=direction, pixels=pixels,
                            params=_params(values, base), image_ref=image_ref)
 
 
@@ -386,7 +400,7 @@ def _parse_prompt_line(line: str) -> Command:
         mask_ref = values.get("init_mask")
         request = InpaintRequest(
             image=_image_path(image_ref),
-            mask=_image_path(mask_ref) if mask_ref else None,
+            mask=_image_path(mask_ref, "mask (-M)") if mask_ref is not None else None,
             params=params,
             invert_mask=bool(values.get("invert_mask", False)),
             text_mask=_text_mask(values["text_mask"]) if "text_mask" in values else None,
@@ -394,7 +408,7 @@ def _parse_prompt_line(line: str) -> Command:
             mask_ref=mask_ref,
             if_opaque="img2img",  # InvokeAI: an opaque -I with no -M/-tm is img2img
         )
-    return Command("generate", request, line, frozenset(given), values.get("outdir"))
+    return Command("generate", request, line, frozenset(given), _outdir(values))
 
 
 def _image_operand(tokens: list[str], name: str, usage: str) -> str:
@@ -411,8 +425,8 @@ def _parse_fix(line: str, tokens: list[str]) -> Command:
     if "outcrop" not in values and "out_direction" not in values:
         raise CommandError(f"!fix needs --outcrop/-c or --out_direction/-D: {usage} "
                            "(upscaling and face fixing are not supported)")
-    request = _extend_request(values, image_ref, values.get("prompt", ""))
-    return Command("fix", request, line, _given(values), values.get("outdir"))
+    request = _extend_request(values, image_ref, values.get("prompt", ""), "!fix image")
+    return Command("fix", request, line, _given(values), _outdir(values))
 
 
 def _parse_mask(line: str, tokens: list[str]) -> Command:
@@ -425,8 +439,9 @@ def _parse_mask(line: str, tokens: list[str]) -> Command:
     if "text_mask" not in values:
         raise CommandError(f"!mask needs a text to select: {usage}")
     text, threshold = _text_mask(values["text_mask"])
-    request = MaskRequest(image=_image_path(image_ref), prompt=text, threshold=threshold, image_ref=image_ref)
-    return Command("mask", request, line, frozenset(), values.get("outdir"))
+    request = MaskRequest(image=_image_path(image_ref, "!mask image"), prompt=text, threshold=threshold,
+                          image_ref=image_ref)
+    return Command("mask", request, line, frozenset(), _outdir(values))
 
 
 _BANG_COMMANDS = {"!fix": _parse_fix, "!mask": _parse_mask}
@@ -440,7 +455,12 @@ def parse(line: str) -> Command | None:
     """
     if not isinstance(line, str):
         raise CommandError(f"a command must be a string, not {type(line).__name__}")
-    text = line.strip()
+    try:
+        line.encode("utf-8")
+    except UnicodeEncodeError:  # bytes a decoder let through as surrogates (argv, a lenient stream)
+        raise CommandError(f"the command is not valid UTF-8 text ('{printable(line.strip())[:80]}'); "
+                           "save or type it as UTF-8") from None
+    text = line.removeprefix(BOM).strip()
     if not text or text.startswith("#"):
         return None
     try:

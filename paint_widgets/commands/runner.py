@@ -37,16 +37,25 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, BinaryIO, TextIO
 
-from ..errors import OutputError, PaintError
-from ..io import check_inside, ensure_outdir, load_image
+from ..errors import CommandError, OutputError, PaintError
+from ..io import (
+    check_image_file,
+    check_inside,
+    ensure_outdir,
+    load_image,
+    safe_name,
+    save_numbered,
+    user_path,
+)
 from ..result import Result
-from .parser import DEFAULT_OUTDIR, Command, parse, with_image_defaults
+from .parser import BOM, DEFAULT_OUTDIR, Command, parse, with_image_defaults
 
 #: Lines that end an interactive session or a stream of commands.
 QUIT_WORDS = frozenset({"q", "quit", "exit"})
@@ -55,6 +64,80 @@ QUIT_WORDS = frozenset({"q", "quit", "exit"})
 def one_line(text: str) -> str:
     """``text`` with every run of whitespace (newlines included) made one space."""
     return re.sub(r"\s+", " ", str(text)).strip()
+
+
+# --------------------------------------------------------------------------- reading command text
+#
+# Commands are read as UTF-8 whatever the locale, with a byte-order mark at the start
+# dropped, and split into lines on "\n" and "\r\n" only: str.splitlines would also
+# split on U+2028, U+2029, U+0085, \x0b, \x0c and \x1c-\x1e, which may sit inside
+# a quoted prompt. A line whose bytes are not UTF-8 is an error for that line alone.
+
+
+def split_lines(text: str) -> list[str]:
+    """``text`` as command lines: a leading BOM dropped, split on ``\n``/``\r\n`` only."""
+    text = text.removeprefix(BOM)
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()  # the newline that ends the last line starts no new one
+    return [line.removesuffix("\r") for line in lines]
+
+
+#: One decoded line: (line number from 1, text, problem or None). With a problem, the
+#: text shows the undecodable bytes as ``\xNN`` escapes.
+Line = tuple[int, str, str | None]
+
+
+def decode_lines(raw_lines: Iterable[bytes], source: str) -> Iterator[Line]:
+    """Decode ``raw_lines`` (bytes split on ``\n``, as a binary file iterates) one at a time.
+
+    The first line loses a UTF-8 BOM; ``\r\n`` endings are dropped. A line that is not
+    UTF-8 yields a problem naming ``source``, the line number and the first bad byte,
+    and the lines after it still come.
+    """
+    for number, raw in enumerate(raw_lines, start=1):
+        if number == 1:
+            raw = raw.removeprefix(b"\xef\xbb\xbf")
+        raw = raw.removesuffix(b"\n").removesuffix(b"\r")
+        try:
+            yield number, raw.decode("utf-8"), None
+        except UnicodeDecodeError as err:
+            bad = raw[err.start:err.start + 1].hex()
+            problem = (f"line {number} of {source} is not valid UTF-8 text (byte 0x{bad} at position "
+                       f"{err.start + 1}); save it as UTF-8")
+            yield number, raw.decode("utf-8", "backslashreplace"), problem
+
+
+def text_lines(stream: TextIO | BinaryIO, source: str) -> Iterator[Line]:
+    """Lines of a command stream: bytes (``sys.stdin.buffer`` when there is one) decoded
+    per line by :func:`decode_lines`; an already decoded text stream split on ``\n`` only."""
+    binary: Any = getattr(stream, "buffer", None)
+    if binary is None and "b" in str(getattr(stream, "mode", "")):
+        binary = stream  # a file opened in binary mode
+    if binary is not None:
+        yield from decode_lines(binary, source)
+        return
+    text: Any = stream
+    for number, line in enumerate(_text_stream_lines(text), start=1):
+        if number == 1:
+            line = line.removeprefix(BOM)
+        yield number, line.removesuffix("\n").removesuffix("\r"), None
+
+
+def _text_stream_lines(stream: TextIO) -> Iterator[str]:
+    """A text stream's lines split on ``\n`` only, read as they arrive."""
+    pending = ""
+    while chunk := stream.readline():
+        pending += chunk
+        *complete, pending = pending.split("\n")
+        for line in complete:
+            yield line + "\n"
+    if pending:
+        yield pending
+
+
+#: File types a command file may be: a regular file, a pipe (``<(...)``), a terminal (``/dev/stdin``).
+_READABLE_STREAMS = (stat.S_ISREG, stat.S_ISFIFO, stat.S_ISCHR)
 
 
 class Runner:
@@ -104,7 +187,12 @@ class Runner:
         return self._stderr or sys.stderr
 
     def say(self, text: str) -> None:
-        print(text, file=self.stdout, flush=True)
+        """Print one line to standard output; characters the stream cannot encode are escaped."""
+        try:
+            print(text, file=self.stdout, flush=True)
+        except UnicodeEncodeError:
+            encoding = getattr(self.stdout, "encoding", None) or "utf-8"
+            print(text.encode(encoding, "backslashreplace").decode(encoding), file=self.stdout, flush=True)
 
     def error(self, message: str, line: str) -> None:
         """Print one ``error: ...`` line for a failed command and count it."""
@@ -149,19 +237,64 @@ class Runner:
                 results.append(result)
         return results
 
+    def run_decoded(self, lines: Iterable[Line], overrides: Mapping[str, Any] | None = None, *,
+                    stop: Iterable[str] = ()) -> list[Result]:
+        """Run lines from :func:`decode_lines`/:func:`text_lines`: a line that could not be
+        decoded is one error line and the next line runs; a line in ``stop`` ends the run."""
+        stop_words = frozenset(stop)
+        results = []
+        for _number, line, problem in lines:
+            if problem is not None:
+                self.error(problem, line)
+                continue
+            if stop_words and line.strip().lower() in stop_words:
+                break
+            result = self.run(line, overrides=overrides)
+            if result is not None:
+                results.append(result)
+        return results
+
     def run_file(self, path: str | os.PathLike, overrides: Mapping[str, Any] | None = None) -> list[Result]:
-        """Run a prompt file (InvokeAI's ``--from_file`` format: one command a line)."""
+        """Run a prompt file (InvokeAI's ``--from_file`` format: one command a line).
+
+        Read as UTF-8 (BOM dropped), split on ``\n``/``\r\n`` only, one line at a time:
+        an undecodable line is an error for that line, naming its number. ``~`` is
+        expanded; a pipe (``<(...)``) or a terminal is fine; a folder, socket or block device
+        is refused.
+        """
+        where = f"--from_file {path}"
         try:
-            text = Path(path).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as err:
-            self.error(f"cannot read command file: {err}", f"--from_file {path}")
+            checked = user_path(path, "command file (--from_file)", CommandError)
+            mode = os.stat(checked).st_mode
+            if stat.S_ISDIR(mode):
+                raise CommandError(f"command file {checked} is a folder; give a text file of commands")
+            if not any(test(mode) for test in _READABLE_STREAMS):
+                raise CommandError(f"command file {checked} is not a regular file or a pipe; "
+                                   "give a text file of commands")
+            handle = open(checked, "rb")  # noqa: SIM115 - closed below
+        except PaintError as err:
+            self.error(str(err), where)
             return []
-        return self.run_lines(text.splitlines(), overrides=overrides)
+        except OSError as err:
+            self.error(f"cannot read command file {path}: {err.strerror or err}", where)
+            return []
+        with handle:
+            try:
+                return self.run_decoded(decode_lines(handle, f"command file {checked}"), overrides=overrides)
+            except OSError as err:  # the file went away or the disk failed while reading
+                self.error(f"cannot read command file {path}: {err.strerror or err}", where)
+                return []
 
     def execute(self, command: Command, overrides: Mapping[str, Any] | None = None) -> Result:
-        """Run a parsed command, save and print its outputs; raises on failure."""
-        outdir = command.outdir or self.outdir
-        ensure_outdir(outdir)  # a bad or read-only folder fails before any generation
+        """Run a parsed command, save and print its outputs; raises on failure.
+
+        Everything saving will need is checked first: the output folder (created,
+        writable, a name that can be printed) and each input file (a regular,
+        non-empty file, by ``os.stat``; an image header within the limits), so nothing
+        is generated that cannot be saved.
+        """
+        outdir = ensure_outdir(command.outdir or self.outdir)  # a bad or read-only folder: before any work
+        self._check_inputs(command)
         forced = {**self.overrides, **(overrides or {})}
         started = time.perf_counter()
         before = self._resident()
@@ -180,6 +313,17 @@ class Runner:
             self.on_result(result)
         return result
 
+    @staticmethod
+    def _check_inputs(command: Command) -> None:
+        """Each input file of ``command`` must be a regular, non-empty file (by ``os.stat``,
+        before anything opens it: a FIFO would block the first read) with an image header
+        within the limits (a decompression bomb is refused before any pixel or model)."""
+        request = command.request
+        name = {"fix": "!fix image", "mask": "!mask image"}.get(command.kind, "image (-I)")
+        for what, value in ((name, request.image), ("mask (-M)", getattr(request, "mask", None))):
+            if isinstance(value, (str, os.PathLike)):
+                check_image_file(value, what)
+
     def _run_generation(self, command: Command, outdir: str | os.PathLike) -> Result:
         from ..engine.api import run as run_request
 
@@ -188,11 +332,24 @@ class Runner:
         return result
 
     def _run_mask(self, command: Command, outdir: str | os.PathLike) -> Result:
-        from ..engine.textmask import save_mask_debug
+        """``!mask``: the three images of :func:`~paint_widgets.engine.textmask.save_mask_debug`,
+        named and stored as it names them, saved under one atomically claimed number
+        (:func:`~paint_widgets.io.save_numbered`), so processes sharing the folder never
+        share a number."""
+        from ..engine.textmask import DEBUG_KINDS, text_mask
+        from ..requests import mask_command
 
         request = command.request
-        paths = save_mask_debug(request.image, request.prompt, request.threshold, outdir,
-                                manager=self.manager())
+        tm = text_mask(request.image, request.prompt, request.threshold, manager=self.manager())
+        ref = str(request.image)
+        stored = mask_command(ref, tm.prompt, tm.threshold)
+        pictures = {"deselected": tm.deselected(), "selected": tm.selected(), "masked": tm.masked(tm.threshold)}
+        base = f"{Path(ref).stem}.{safe_name(tm.prompt)}"
+        files = [(f"{base}.{kind}.png", pictures[kind],
+                  {"app": "paint_widgets", "type": "mask_debug", "kind": kind, "image": ref,
+                   "prompt": tm.prompt, "threshold": tm.threshold, "command": stored}, stored)
+                 for kind in DEBUG_KINDS]
+        paths = save_numbered(outdir, files)
         for path in paths:
             _check_inside(outdir, path)
         line = request.command()
@@ -254,4 +411,4 @@ def run_file(
     return runner.run_file(path, overrides=overrides)
 
 
-__all__ = ["QUIT_WORDS", "Runner", "one_line", "run_file"]
+__all__ = ["QUIT_WORDS", "Runner", "decode_lines", "one_line", "run_file", "split_lines", "text_lines"]

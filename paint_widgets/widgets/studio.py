@@ -30,7 +30,7 @@ from ..cancel import CancelToken
 from ..errors import CancelledError, InvalidInputError, MaskError, ModelLoadError, PaintError
 from ..imaging.infill import infill
 from ..imaging.outpaint_geometry import outcrop_canvas
-from ..io import ImageLike, ensure_outdir, load_image, next_number, save_png_atomic
+from ..io import ImageLike, NumberedFile, ensure_outdir, load_image, save_numbered
 from ..params import PARAMS
 from ..requests import GenerationParams, InpaintRequest, OutcropRequest
 from ..result import Result
@@ -295,14 +295,16 @@ class Studio(widgets.VBox):
         The engine uses the arrays in ``request``; the files only make the printed
         command replay as written.
         """
-        folder = self.outdir / "studio-inputs"
-        n = next_number(folder)
-        image_ref = save_png_atomic(Image.fromarray(request.image), folder / f"{n:06d}.input.png")
-        changes: dict[str, Any] = {"image_ref": str(image_ref)}
+        files: list[NumberedFile] = [("input.png", Image.fromarray(request.image), None, None)]
         if isinstance(request, InpaintRequest):
             keep_white = np.where(request.mask, 0, 255).astype(np.uint8)
-            mask_ref = save_png_atomic(Image.fromarray(keep_white, "L"), folder / f"{n:06d}.mask.png")
-            changes["mask_ref"] = str(mask_ref)
+            files.append(("mask.png", Image.fromarray(keep_white, "L"), None, None))
+        # one number claimed atomically for the pair: Studios (threads or kernels) sharing
+        # an outdir each get their own, never a refusal because a name is taken
+        paths = save_numbered(Path(self.outdir) / "studio-inputs", files)
+        changes: dict[str, Any] = {"image_ref": str(paths[0])}
+        if len(paths) > 1:
+            changes["mask_ref"] = str(paths[1])
         return dataclasses.replace(request, **changes)
 
     def _job(self) -> Any:

@@ -442,6 +442,7 @@ def verbosity(monkeypatch):
     """Restores paint_widgets' verbose setting after the test."""
     monkeypatch.delenv("PAINT_WIDGETS_VERBOSE", raising=False)
     before = hubmod._verbose
+    hubmod._verbose = None  # as in a fresh process: the environment decides
     yield
     hubmod._verbose = before
 

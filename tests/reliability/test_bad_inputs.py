@@ -17,8 +17,12 @@ Each row asserts two things:
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import socket
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +104,22 @@ def assert_matches(text: str, pattern: str) -> None:
     assert re.search(pattern, text), f"{pattern!r} not in {text!r}"
 
 
+@contextlib.contextmanager
+def deadline(seconds: float = 120.0) -> Iterator[None]:
+    """Fail (instead of hanging the suite) if the block is still running after ``seconds``:
+    a FIFO opened for reading blocks until a writer comes, and none ever does here."""
+    def ring(_signum: int, _frame: Any) -> None:
+        raise TimeoutError(f"still running after {seconds:.0f} s: something blocked on a special file")
+
+    previous = signal.signal(signal.SIGALRM, ring)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 def output_text(widget: Any) -> str:
     return "".join(o.get("text", "") for o in widget.output.outputs)
 
@@ -169,6 +189,66 @@ def _folder(folder: Path) -> Path:
     return path
 
 
+def _fifo(folder: Path) -> Path:
+    path = folder / "pipe.png"  # reading it would block until a writer comes: never
+    os.mkfifo(path)
+    return path
+
+
+def _socket(folder: Path) -> Path:
+    path = folder / "sock.png"
+    here = os.getcwd()
+    os.chdir(folder)  # a relative name: socket paths are limited to 108 bytes
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as server:
+            server.bind(path.name)  # the socket file stays after the socket closes
+    finally:
+        os.chdir(here)
+    return path
+
+
+def _device(folder: Path) -> Path:
+    path = folder / "zero.png"  # /dev/zero never ends: reading it would fill the memory
+    path.symlink_to("/dev/zero")
+    return path
+
+
+def _symlink_loop(folder: Path) -> Path:
+    path = folder / "loop.png"
+    path.symlink_to(path.name)
+    return path
+
+
+def _through_a_file(folder: Path) -> Path:
+    (folder / "notes.txt").write_text("a file, not a folder")
+    return folder / "notes.txt" / "x.png"
+
+
+def _too_long(folder: Path) -> Path:
+    return folder / ("x" * 300 + ".png")
+
+
+def _float_hdr(folder: Path) -> Path:
+    path = folder / "hdr.tiff"  # linear light over 1000: no right way to show it
+    Image.fromarray(GRAY8.astype(np.float32) * 4 + 0.5).save(path)
+    return path
+
+
+def _float_nan(folder: Path) -> Path:
+    path = folder / "nan.tiff"
+    values = GRAY8.astype(np.float32) / 255
+    values[0, 0] = np.nan
+    Image.fromarray(values).save(path)
+    return path
+
+
+def _int32_negative(folder: Path) -> Path:
+    path = folder / "signed.tiff"
+    Image.fromarray(GRAY8.astype(np.int32) - 100).save(path)
+    assert Image.open(path).mode == "I"
+    return path
+
+
 #: name -> (writer, error class, message pattern)
 BAD_FILES: dict[str, tuple[Callable[[Path], Path], type[Exception], str]] = {
     "truncated PNG": (_truncated, pw.ImageLoadError, r"damaged or truncated.*re-export"),
@@ -179,6 +259,18 @@ BAD_FILES: dict[str, tuple[Callable[[Path], Path], type[Exception], str]] = {
     "over the 64 Mpx limit (header)": (_over_limit, pw.ImageLoadError, r"9000x8000 .*over the limit"),
     "missing file": (_missing, pw.ImageLoadError, r"not found"),
     "a folder named .png": (_folder, pw.ImageLoadError, r"is a folder"),
+    "FIFO named .png": (_fifo, pw.ImageLoadError, r"named pipe \(FIFO\), not an image file; give a regular"),
+    "socket named .png": (_socket, pw.ImageLoadError, r"is a socket, not an image file"),
+    "/dev/zero named .png": (_device, pw.ImageLoadError, r"is a character device, not an image file"),
+    "symlink loop named .png": (_symlink_loop, pw.ImageLoadError, r"cannot be read: Too many levels"),
+    "path through a file": (_through_a_file, pw.ImageLoadError, r"not found"),
+    "name too long": (_too_long, pw.ImageLoadError, r"cannot be read: File name too long"),
+    "float TIFF over 0..255 (HDR)": (_float_hdr, pw.ImageLoadError,
+                                     r"floating-point image with values from 0\.5 to 1020\.5; only 0\.\.1 or "
+                                     r"0\.\.255 .*export it"),
+    "float TIFF with NaN": (_float_nan, pw.ImageLoadError, r"floating-point image with NaN"),
+    "32-bit TIFF with negative values": (_int32_negative, pw.ImageLoadError,
+                                         r"32-bit integer image with values from -100 to 155"),
 }
 
 
@@ -189,7 +281,8 @@ def no_decoding(monkeypatch):
     real = ImageFile.ImageFile.load
 
     def load(self):
-        calls.append(getattr(self, "filename", "") or "")
+        fp = getattr(self, "fp", None)  # files are decoded from a handle opened after os.stat
+        calls.append(getattr(self, "filename", "") or str(getattr(fp, "name", "") or ""))
         return real(self)
 
     monkeypatch.setattr(ImageFile.ImageFile, "load", load)
@@ -201,7 +294,7 @@ def test_bad_file_api(warm, tmp_path, name, no_decoding):
     writer, error, match = BAD_FILES[name]
     path = writer(tmp_path)
     before = snapshot(warm)
-    with pytest.raises(error, match=match) as caught:
+    with deadline(), pytest.raises(error, match=match) as caught:
         pw.inpaint(str(path), box_mask(), "x", mgr=warm, **FAST)
     assert path.name in str(caught.value)  # names the file
     assert "\n" not in str(caught.value)
@@ -215,18 +308,43 @@ def test_bad_file_command(warm, tmp_path, name):
     writer, _error, match = BAD_FILES[name]
     path = writer(tmp_path)
     mask = mask_file(tmp_path / "m.png", box_mask())
-    run_bad_command(warm, tmp_path, f'"a red barn" -I {path} -M {mask} -s 2', match)
+    with deadline():
+        run_bad_command(warm, tmp_path, f'"a red barn" -I {path} -M {mask} -s 2', match)
+
+
+#: the other commands that take an image: each checks it the same way, before any work
+BANG_COMMANDS = {"!fix": "!fix {path} -D top 64 -s 2", "!mask": "!mask {path} -tm red"}
+
+
+@pytest.mark.parametrize("command", BANG_COMMANDS)
+@pytest.mark.parametrize("name", BAD_FILES)
+def test_bad_file_bang_command(warm, tmp_path, name, command):
+    writer, _error, match = BAD_FILES[name]
+    path = writer(tmp_path)
+    with deadline():
+        run_bad_command(warm, tmp_path, BANG_COMMANDS[command].format(path=path), match)
+
+
+@pytest.mark.parametrize("name", BAD_FILES)
+def test_bad_file_as_mask_command(warm, tmp_path, name):
+    writer, _error, match = BAD_FILES[name]
+    path = writer(tmp_path)
+    image = tmp_path / "in.png"
+    Image.fromarray(photo()).save(image)
+    with deadline():
+        run_bad_command(warm, tmp_path, f'"a red barn" -I {image} -M {path} -s 2', match)
 
 
 @pytest.mark.parametrize("name", BAD_FILES)
 def test_bad_file_widget(warm, tmp_path, name):
     writer, error, match = BAD_FILES[name]
     path = writer(tmp_path)
-    with pytest.raises(error, match=match):  # no widget to show it in: raised at construction
+    with deadline(), pytest.raises(error, match=match):  # no widget to show it in: raised at construction
         pw.MaskPainter(str(path))
     painter = painted_painter()
     before, steps, version = painter.mask.copy(), painter.undo_steps, painter.mask_version
-    painter.load_mask(str(path))  # a handler: shown in place, never raised
+    with deadline():
+        painter.load_mask(str(path))  # a handler: shown in place, never raised
     assert np.array_equal(painter.mask, before)
     assert painter.undo_steps == steps and painter.mask_version == version
     assert_matches(output_text(painter), match)
@@ -337,6 +455,87 @@ def _check_exif(arr: np.ndarray) -> None:
     assert np.abs(arr.astype(int) - upright).mean() < 8
 
 
+def _float01(folder: Path) -> Path:
+    path = folder / "linear01.tiff"  # mode F, values in [0, 1]
+    Image.fromarray(GRAY8.astype(np.float32) / 255).save(path)
+    assert Image.open(path).mode == "F"
+    return path
+
+
+def _float255(folder: Path) -> Path:
+    path = folder / "linear255.tiff"  # mode F, values in [0, 255]: once loaded as all white
+    Image.fromarray(GRAY8.astype(np.float32)).save(path)
+    assert Image.open(path).mode == "F"
+    return path
+
+
+def _int32_8bit(folder: Path) -> Path:
+    path = folder / "int32-8bit.tiff"
+    Image.fromarray(GRAY8.astype(np.int32)).save(path)
+    assert Image.open(path).mode == "I"
+    return path
+
+
+def _int32_16bit(folder: Path) -> Path:
+    path = folder / "int32-16bit.tiff"
+    Image.fromarray(GRAY8.astype(np.int32) * 257).save(path)
+    assert Image.open(path).mode == "I"
+    return path
+
+
+def _check_gray(arr: np.ndarray) -> None:
+    assert arr.shape == (H, W, 3)
+    assert np.array_equal(arr[..., 0], GRAY8) and np.array_equal(arr[..., 2], GRAY8)
+
+
+BILEVEL = (np.indices((H, W)).sum(axis=0) // 4) % 2 == 0
+
+
+def _bilevel(folder: Path) -> Path:
+    path = folder / "fax.png"
+    Image.fromarray(BILEVEL).save(path)
+    assert Image.open(path).mode == "1"
+    return path
+
+
+def _check_bilevel(arr: np.ndarray) -> None:
+    assert arr.shape == (H, W, 3)
+    assert np.array_equal(arr[..., 1], np.where(BILEVEL, 255, 0))
+
+
+def _palette_partial(folder: Path) -> Path:
+    path = folder / "glass.png"  # tRNS with a partial alpha: index 1 is half transparent
+    index = np.zeros((H, W), np.uint8)
+    index[:, W // 2 :] = 1
+    im = Image.fromarray(index, "P")
+    im.putpalette([10, 200, 10, 200, 10, 10] + [0] * (256 * 3 - 6))
+    im.save(path, transparency=bytes([255, 128]))
+    return path
+
+
+def _check_palette_partial(arr: np.ndarray) -> None:
+    assert arr.shape == (H, W, 4)
+    assert (arr[:, : W // 2, 3] == 255).all() and (arr[:, W // 2 :, 3] == 128).all()
+    assert tuple(arr[0, -1, :3]) == (200, 10, 10)
+
+
+def _cmyk_tiff(folder: Path) -> Path:
+    path = folder / "print.tiff"  # lossless CMYK: the conversion back is exact enough to compare
+    Image.fromarray(photo()).convert("CMYK").save(path)
+    assert Image.open(path).mode == "CMYK"
+    return path
+
+
+def _lab_tiff(folder: Path) -> Path:
+    from PIL import ImageCms
+
+    path = folder / "lab.tiff"
+    to_lab = ImageCms.buildTransform(ImageCms.createProfile("sRGB"), ImageCms.createProfile("LAB"), "RGB", "LAB")
+    ImageCms.applyTransform(Image.fromarray(photo()), to_lab).save(path)
+    assert Image.open(path).mode == "LAB"
+    return path
+
+
 #: name -> (writer, checker of the loaded array)
 ACCEPTED_FILES: dict[str, tuple[Callable[[Path], Path], Callable[[np.ndarray], None]]] = {
     "CMYK JPEG": (_cmyk, _check_cmyk),
@@ -346,6 +545,14 @@ ACCEPTED_FILES: dict[str, tuple[Callable[[Path], Path], Callable[[np.ndarray], N
     "palette PNG with transparency": (_palette, _check_palette),
     "LA (gray + alpha) PNG": (_la, _check_la),
     "EXIF-rotated JPEG": (_exif_rotated, _check_exif),
+    "float TIFF in 0..1 (F)": (_float01, _check_gray),
+    "float TIFF in 0..255 (F)": (_float255, _check_gray),
+    "32-bit TIFF in 0..255 (I)": (_int32_8bit, _check_gray),
+    "32-bit TIFF in 0..65535 (I)": (_int32_16bit, _check_gray),
+    "bilevel PNG (1)": (_bilevel, _check_bilevel),
+    "palette PNG with partial transparency": (_palette_partial, _check_palette_partial),
+    "CMYK TIFF": (_cmyk_tiff, _check_cmyk),
+    "LAB TIFF": (_lab_tiff, _check_cmyk),
 }
 
 
@@ -872,6 +1079,53 @@ def test_read_only_output_folder_command(warm, tmp_path):
         run_bad_command(warm, tmp_path, f'"x" -I {image} -M {mask} -s 2 -o {folder}', r"is not writable",
                         may_generate=True)
         assert files_under(folder) == set()
+
+
+#: output folder names that cannot be written into a command or printed: (name, pattern)
+BAD_OUTDIR_NAMES = {
+    "a newline": ("out\nput", r"contains the control character '\\n'"),
+    "an escape character": ("out\x1b[31m", r"contains the control character '\\x1b'"),
+    "a line separator (U+2028)": ("out\u2028put", r"contains the control character '\\u2028'"),
+    "bytes that are not UTF-8": (os.fsdecode(b"sorti\xe9"), r"not valid UTF-8"),
+}
+
+
+@pytest.mark.parametrize("name", BAD_OUTDIR_NAMES)
+def test_unusable_output_folder_name_api(warm, tmp_path, name):
+    folder, pattern = BAD_OUTDIR_NAMES[name]
+    result = pw.inpaint(photo(), box_mask(), "x", mgr=warm, **FAST)
+    with pytest.raises(pw.OutputError, match=pattern) as caught:
+        result.save(tmp_path / folder)
+    assert "\n" not in str(caught.value) and str(caught.value).isprintable()
+    assert result.paths == [] and files_under(tmp_path) == set()
+
+
+@pytest.mark.parametrize("name", BAD_OUTDIR_NAMES)
+def test_unusable_output_folder_name_command(warm, tmp_path, name):
+    import shlex
+
+    folder, pattern = BAD_OUTDIR_NAMES[name]
+    image = tmp_path / "in.png"
+    Image.fromarray(photo()).save(image)
+    mask = mask_file(tmp_path / "m.png", box_mask())
+    if "UTF-8" in name:  # the whole line is refused: it cannot be printed or stored
+        pattern = r"the command is not valid UTF-8 text"
+    line = f'"x" -I {image} -M {mask} -s 2 -o {shlex.quote(str(tmp_path / folder))}'
+    run_bad_command(warm, tmp_path, line, pattern)  # refused before generating
+    assert not (tmp_path / folder).exists()
+
+
+@pytest.mark.parametrize("name", BAD_OUTDIR_NAMES)
+def test_unusable_output_folder_name_widget(warm, tmp_path, name):
+    folder, pattern = BAD_OUTDIR_NAMES[name]
+    studio = pw.Studio(photo(), outdir=tmp_path / folder, mgr=warm)
+    studio.painter.set_mask(box_mask())
+    studio.steps.value = 2
+    before = snapshot(warm)
+    assert studio.generate() is False  # said before starting: nothing generated to be lost
+    assert "output folder" in studio.status.value
+    assert files_under(tmp_path) == set()
+    assert_manager_intact(warm, before, generate=False)
 
 
 def test_unwritable_output_folder_widget(warm, tmp_path):

@@ -119,11 +119,17 @@ def spies(monkeypatch):
     return calls
 
 
+def _pipeline_calls(spies: dict[str, list[dict]]) -> list[dict]:
+    """The pipeline loads made: the family's own class (SD 1.x inpainting), or the auto class."""
+    return [kw for key in ("AutoPipelineForInpainting.from_pretrained", "StableDiffusionInpaintPipeline.from_pretrained")
+            for kw in spies.get(key, [])]
+
+
 def test_loading_asks_for_safetensors_and_never_for_remote_code(spies, tiny_models):
     mgr = PipelineManager(device="cpu")
     mgr.pipeline(str(tiny_models["sd-inpaint"]))
     mgr.clipseg(str(tiny_models["clipseg"]))
-    (pipeline_kwargs,) = spies["AutoPipelineForInpainting.from_pretrained"]
+    (pipeline_kwargs,) = _pipeline_calls(spies)
     (clipseg_kwargs,) = spies["CLIPSegForImageSegmentation.from_pretrained"]
     assert pipeline_kwargs["use_safetensors"] is True and clipseg_kwargs["use_safetensors"] is True
     for kwargs in (kw for calls in spies.values() for kw in calls):
@@ -134,7 +140,7 @@ def test_opting_in_to_pickles_still_never_trusts_remote_code(spies, tiny_models)
     mgr = PipelineManager(device="cpu")
     mgr.configure(allow_pickle=True)
     mgr.pipeline(str(tiny_models["sd-inpaint"]))
-    (kwargs,) = spies["AutoPipelineForInpainting.from_pretrained"]
+    (kwargs,) = _pipeline_calls(spies)
     assert kwargs["use_safetensors"] is None  # diffusers' default: safetensors first, if present
     assert "trust_remote_code" not in kwargs
 
