@@ -494,7 +494,8 @@ class MaskPainter(widgets.VBox):
         this runs on every mouse move.
         """
         layer = self.canvas[OVERLAY]
-        width = 2 * self._view_radius
+        # wider than the view's diagonal covers it all anyway; a huge brush must not overflow a C int
+        width = min(2 * self._view_radius, 2 * (self.view.view_width + self.view.view_height))
         if self._echo_width != width:
             set_attrs(layer, line_width=width, line_cap="round")
             self._echo_width = width
