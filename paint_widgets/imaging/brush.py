@@ -74,6 +74,11 @@ def stamp_segment(
     return box, changed
 
 
+#: OpenCV's largest line thickness, and a coordinate bound that keeps 4 fractional bits in int32.
+_MAX_THICKNESS = 32767
+_MAX_COORD = 1 << 20
+
+
 def polyline_cover(
     shape: tuple[int, int], points: Sequence[Point], radius: float
 ) -> tuple[Box, np.ndarray] | None:
@@ -96,12 +101,17 @@ def polyline_cover(
     y1 = min(h, math.ceil(pts[:, 1].max()) + pad + 1)
     if x0 >= x1 or y0 >= y1:
         return None
-    if len(pts) == 1:
-        pts = np.repeat(pts, 2, axis=0)  # OpenCV draws nothing for a one-point polyline
+    box = Box(y0, x0, y1, x1)
+    thickness = 2 * (pad - 2) + 3
+    local = pts - (x0, y0)
+    if thickness > _MAX_THICKNESS or np.abs(local).max() > _MAX_COORD:
+        return box, np.ones((y1 - y0, x1 - x0), dtype=bool)  # beyond OpenCV's range: all of the box
+    if len(local) == 1:
+        local = np.repeat(local, 2, axis=0)  # OpenCV draws nothing for a one-point polyline
     crop = np.zeros((y1 - y0, x1 - x0), dtype=np.uint8)
-    fixed = np.round((pts - (x0, y0)) * 16).astype(np.int32)  # 4 fractional bits (shift=4)
-    cv2.polylines(crop, [fixed], False, 1, thickness=2 * (pad - 2) + 3, lineType=cv2.LINE_8, shift=4)
-    return Box(y0, x0, y1, x1), crop.view(bool)
+    fixed = np.round(local * 16).astype(np.int32)  # 4 fractional bits (shift=4)
+    cv2.polylines(crop, [fixed], False, 1, thickness=thickness, lineType=cv2.LINE_8, shift=4)
+    return box, crop.view(bool)
 
 
 def overlay_rgba(

@@ -478,12 +478,12 @@ class MaskPainter(widgets.VBox):
         stroke = self._stroke
         assert stroke is not None
         point = (float(x), float(y))
-        stroke.view_radius = max(stroke.view_radius, self._view_radius)
         if echo and point != stroke.path[-1]:
             with held(self.canvas):
                 self._echo_segment(stroke.path[-1], point, stroke.value)
+        self._paint_to(self.view.to_image(*point), draw=False)  # raises on a point it cannot place
         stroke.path.append(point)
-        self._paint_to(self.view.to_image(*point), draw=False)
+        stroke.view_radius = max(stroke.view_radius, self._view_radius)
 
     def _echo_segment(self, a: Point, b: Point, paint: bool) -> None:
         """Draw the view segment ``a``–``b`` on the overlay: a round-capped line the brush's width.
@@ -525,12 +525,14 @@ class MaskPainter(widgets.VBox):
         stroke, self._stroke = self._stroke, None
         if stroke is None:
             return
-        if len(stroke.path) > 1:
-            with held(self.canvas):
-                self._repaint_stroke(stroke)
         edit = stroke.edit()
-        if edit is not None:
-            self._push(edit)
+        try:
+            if len(stroke.path) > 1:
+                with held(self.canvas):
+                    self._repaint_stroke(stroke)
+        finally:  # the undo step is kept even if drawing fails
+            if edit is not None:
+                self._push(edit)
 
     def _repaint_stroke(self, stroke: _Stroke) -> None:
         """Replace the echo with the exact overlay, around the stroke's path only.
@@ -617,8 +619,7 @@ class MaskPainter(widgets.VBox):
             return
         if len(rows) <= MAX_RUNS:  # exact 1-px-high rects: no PNG to encode, send or decode
             if self._fill != (self.color, self.opacity):
-                r, g, b = self.color
-                layer.fill_style = f"rgba({r}, {g}, {b}, {self.opacity:.4f})"
+                layer.fill_style = self._overlay_style()
                 self._fill = (self.color, self.opacity)
             xs, ys = (starts + vx0).astype(np.int16), (rows + vy0).astype(np.int16)
             layer.fill_rects(xs, ys, lengths.astype(np.int16), 1)

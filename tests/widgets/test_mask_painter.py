@@ -18,7 +18,12 @@ from PIL import Image
 
 from paint_widgets.errors import MaskError
 from paint_widgets.imaging.box import Box
-from paint_widgets.imaging.brush import overlay_rgba, segment_footprint, stamp_segment
+from paint_widgets.imaging.brush import (
+    overlay_rgba,
+    polyline_cover,
+    segment_footprint,
+    stamp_segment,
+)
 from paint_widgets.widgets._canvas import ViewMap, fit_scale, held, to_rgba
 from paint_widgets.widgets.mask_painter import MaskPainter
 
@@ -518,3 +523,137 @@ def test_to_rgba_and_held_flushes_after_errors() -> None:
         canvas.fill_rect(0, 0, 5, 5)
         raise RuntimeError("drawing failed")
     assert canvas._canvas_manager._caching is False
+
+
+# ---------------------------------------------------------------- stroke echo
+
+
+def sent_commands(painter: MaskPainter, action) -> list[tuple[list, list[int]]]:
+    """Run ``action()``; each message the canvases sent: (commands as [name, args], buffer sizes)."""
+    import json
+
+    from ipycanvas.canvas import COMMANDS
+
+    names = {v: k for k, v in COMMANDS.items()}
+    manager = painter.canvas._canvas_manager
+    original, messages = manager.send, []
+
+    def spy(content, buffers=None):
+        buffers = list(buffers or [])
+        cmds = json.loads(bytes(buffers[0]))
+        cmds = cmds if cmds and isinstance(cmds[0], list) else [cmds]
+        messages.append(([[names[c[0]], c[1]] for c in cmds], [memoryview(b).nbytes for b in buffers[1:]]))
+        return original(content, buffers=buffers)
+
+    manager.send = spy
+    try:
+        action()
+    finally:
+        manager.send = original
+    return messages
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.tuples(st.floats(-30, 100), st.floats(-30, 80)), min_size=1, max_size=6),
+    st.floats(0, 20),
+)
+def test_polyline_cover_is_a_superset_of_the_stroke(points: list, radius: float) -> None:
+    shape = (50, 70)
+    near = distance_to_path(shape, points) <= radius
+    cover = polyline_cover(shape, points, radius)
+    if cover is None:
+        assert not near.any()
+        return
+    box, crop = cover
+    full = np.zeros(shape, bool)
+    full[box.slices] = crop
+    assert crop.shape == (box.height, box.width) and crop.dtype == bool
+    assert full[near].all()  # every pixel within the radius is covered
+    assert not full[distance_to_path(shape, points) > radius + 4].any()  # and not much more
+
+
+def test_polyline_cover_of_a_huge_radius_is_the_whole_box() -> None:
+    box, crop = polyline_cover((48, 64), [(-500.0, -500.0), (-500.0, -500.0)], 5e11)
+    assert box == Box(0, 0, 48, 64) and crop.all()
+
+
+def test_a_stroke_move_is_one_small_vector_message_on_the_overlay_only() -> None:
+    p = MaskPainter(image(), brush=24)
+    send(p, "mouse_down", x=100.0, y=100.0)
+    send(p, "mouse_move", x=110.0, y=100.0)  # the layer is current from here on
+    moves = sent_commands(p, lambda: [send(p, "mouse_move", x=110.0 + 8 * i, y=104.0) for i in range(1, 6)])
+    assert len(moves) == 5  # one message per move
+    for cmds, buffers in moves:
+        assert not buffers  # no pixel data: a few numbers and attributes
+        assert {name for name, _ in cmds} == {"set", "strokeLine"}  # no switchCanvas: one layer
+        assert len(str(cmds)) < 400
+    lines = [args for name, args in moves[0][0] if name == "strokeLine"]
+    assert lines == [[110.5, 100.5, 118.5, 104.5]] * 2  # erase the capsule, fill it: pixel centres +0.5
+    send(p, "mouse_up", x=150.0, y=104.0)
+    d = distance_to_path(p.mask.shape, [(100.0, 100.0), (110.0, 100.0)] + [(110.0 + 8 * i, 104.0) for i in range(1, 6)]
+                         + [(150.0, 104.0)])
+    assert np.array_equal(p.mask, d <= R)  # the mask is exact whatever the echo drew
+
+
+def test_a_stroke_sends_no_widget_state_and_hides_the_cursor(monkeypatch: pytest.MonkeyPatch) -> None:
+    import ipywidgets
+
+    p = MaskPainter(image(), brush=24)
+    states: list[object] = []
+    original = ipywidgets.Widget.send_state
+    monkeypatch.setattr(ipywidgets.Widget, "send_state", lambda self, key=None: (states.append(key), original(self, key)))
+    send(p, "mouse_move", x=50.0, y=50.0)  # hovering: the cursor follows
+    send(p, "mouse_down", x=50.0, y=50.0)
+    cursor = id(p.canvas[2])
+    during = sent_commands(p, lambda: [send(p, "mouse_move", x=50.0 + 9 * i, y=60.0) for i in range(1, 20)])
+    assert not states  # no trait is synced per move (mask_version etc. change at the end)
+    assert all(name != "strokeCircle" for cmds, _ in during for name, _ in cmds)
+    ended = sent_commands(p, lambda: send(p, "mouse_up", x=230.0, y=60.0))
+    names = [name for cmds, _ in ended for name, _ in cmds]
+    assert "strokeCircle" in names and names.count("switchCanvas") >= 1  # the cursor is back
+    assert states and p.mask_version == 1
+    assert cursor == id(p.canvas[2])
+
+
+def test_eraser_echo_only_erases(frontend: FakeFrontend) -> None:
+    p = MaskPainter(image(), brush=30)
+    drag(p, [(20.0, 100.0), (400.0, 100.0)])
+    p.tool = "eraser"
+    send(p, "mouse_down", x=200.0, y=60.0)
+    moves = sent_commands(p, lambda: send(p, "mouse_move", x=200.0, y=140.0))
+    sets = [args[1] for cmds, _ in moves for name, args in cmds if name == "set"]
+    assert "destination-out" in sets and sets[-1] == "source-over"  # left as found
+    assert len([1 for cmds, _ in moves for name, _ in cmds if name == "strokeLine"]) == 1
+    send(p, "mouse_up", x=200.0, y=140.0)
+    assert np.array_equal(shown(p, frontend), p.view.sample(p.mask))
+
+
+@pytest.mark.parametrize("shape", [(384, 512), (2000, 3000), (64, 64)])
+def test_stroke_end_repaints_around_the_stroke_only(frontend: FakeFrontend, shape: tuple[int, int]) -> None:
+    p = MaskPainter(np.zeros((*shape, 3), np.uint8), brush=max(3, shape[1] // 40))
+    noise = np.random.default_rng(4).random(shape) < 0.5
+    noise[:, shape[1] // 3 :] = False  # fine detail on the left third only
+    p.set_mask(noise)
+    frontend.puts.clear()
+    view = p.canvas.width
+    path = [(0.6 * view, 0.1 * view), (0.9 * view, 0.3 * view), (0.7 * view, 0.6 * view)]
+    ended = sent_commands(p, lambda: drag(p, path))
+    assert not frontend.puts  # pixel runs, no image: the detail elsewhere is not resent
+    assert sum(sum(b) for _, b in ended) < 20_000
+    assert np.array_equal(shown(p, frontend), p.view.sample(p.mask))
+
+
+def test_overlay_is_exact_after_reload_mid_stroke_and_opacity_change(frontend: FakeFrontend) -> None:
+    p = MaskPainter(image(), brush=20)
+    send(p, "mouse_down", x=30.0, y=30.0)
+    send(p, "mouse_move", x=130.0, y=80.0)
+    frontend.reload()
+    send(p, "client_ready")
+    send(p, "mouse_move", x=230.0, y=60.0)
+    p.opacity = 0.7
+    send(p, "mouse_move", x=300.0, y=200.0)
+    send(p, "mouse_up", x=300.0, y=200.0)
+    assert np.array_equal(shown(p, frontend), p.mask)
+    assert p.undo_steps == 1
+
