@@ -13,11 +13,11 @@ Chromium driven by Playwright, and reports, side by side:
 - bytes the browser receives over the kernel websocket per 40-move stroke (and per move);
 - MaskPainter / bare loop ratios of p50 and p95, and whether p95 is within 1.1x.
 
-Fair on a shared CPU: both pages stay open, their kernels idle in between, and
-the measured moves are interleaved in blocks of ``--block`` moves (the order
-alternating per block: A B B A A B ... with the default 1), so both cases see the
-same background load. Each pass is
-one stroke over the canvas in a snake of points 30 px apart (each move lands on
+Fair on a shared CPU: all pages stay open, their kernels idle in between, and
+the measured moves are interleaved in blocks of ``--block`` moves (default 1; the
+order A B | B A with two cases, rotated A B C | B C A | C A B with three), so the
+cases see the same background load and take each place equally often. Each pass
+is one stroke over the canvas in a snake of points 30 px apart (each move lands on
 pixels not painted yet); the first ``--warmup`` moves of each pass are not counted.
 ``--control`` adds a second, identical bare loop: its ratio to the first is the
 noise floor of the comparison. ``--repeat`` repeats the interleaved measurement
@@ -147,6 +147,18 @@ def _reset(cases: list[Case]) -> None:
     cases[0].page.wait_for_timeout(300)  # let the redraws land
 
 
+def _order(cases: list[Case], block: int) -> list[Case]:
+    """The cases' order in block ``block``: with two, A B | B A; with more, rotated (A B C | B C A | ...).
+
+    Either way each case takes each place equally often, and with three or more
+    no case moves twice in a row (a page that just echoed has its processes warm).
+    """
+    if len(cases) == 2:
+        return cases if block % 2 == 0 else cases[::-1]
+    k = block % len(cases)
+    return cases[k:] + cases[:k]
+
+
 def measure_interleaved(cases: list[Case], moves: int, block: int = 1, warmup: int = 4
                         ) -> dict[str, list[float | None]]:
     """``moves`` counted echoes per case, interleaved between the cases in blocks of ``block``."""
@@ -162,7 +174,7 @@ def measure_interleaved(cases: list[Case], moves: int, block: int = 1, warmup: i
             case.page.mouse.down()
         try:
             for b, start in enumerate(range(1, warmup + n + 1, block)):
-                for case in cases if b % 2 == 0 else cases[::-1]:
+                for case in _order(cases, b):
                     for i in range(start, min(start + block, warmup + n + 1)):
                         ms = _echo(case, *case.points[i])
                         if i > warmup:
