@@ -36,7 +36,6 @@ from __future__ import annotations
 import argparse
 import difflib
 import io
-import json
 import os
 import re
 import shlex
@@ -45,7 +44,8 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any, NoReturn, cast
 
 from ..errors import CommandError, InvalidInputError
-from ..io import MAX_METADATA_CHARS, printable, read_metadata, read_png_text, user_path
+from ..image_defaults import image_defaults
+from ..io import printable, user_path
 from ..params import INFILL_METHODS, PARAM, PARAMS, SAMPLERS, Param, with_switches
 from ..requests import (
     DIRECTIONS,
@@ -477,63 +477,6 @@ def parse(line: str) -> Command | None:
 
 
 # --------------------------------------------------------------------------- !fix defaults
-
-
-def image_defaults(path: str | os.PathLike) -> dict[str, Any]:
-    """``{"prompt", "seed", "negative_prompt"}`` (those found) stored in an image's PNG metadata.
-
-    Reads this package's metadata first, then InvokeAI's (``sd-metadata`` JSON, or
-    the ``Dream`` command line). Untrusted input: size-limited, parsed, never
-    evaluated; a file that is missing or not an image gives ``{}``.
-    """
-    ours = read_metadata(path)
-    stored: dict[str, Any] = ours["params"] if isinstance(ours.get("params"), dict) else {}
-    found: dict[str, Any] = {}
-    for name in ("prompt", "negative_prompt"):
-        if isinstance(stored.get(name), str) and stored[name]:
-            found[name] = stored[name]
-    seed = stored.get("seed", ours.get("seed"))
-    if isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed < 2**32:
-        found["seed"] = seed
-    if "prompt" in found and "seed" in found:
-        return found
-    for key, value in _invoke_metadata(path).items():
-        found.setdefault(key, value)
-    return found
-
-
-def _invoke_metadata(path: str | os.PathLike) -> dict[str, Any]:
-    """Prompt and seed from an InvokeAI 2.x PNG (``sd-metadata`` JSON or ``Dream`` line)."""
-    info = read_png_text(path)  # header only, size-limited, never evaluated
-    found: dict[str, Any] = {}
-    text = info.get("sd-metadata")
-    if isinstance(text, str) and len(text) <= MAX_METADATA_CHARS:
-        try:
-            data = json.loads(text)
-        except ValueError:
-            data = None
-        image = data.get("image") if isinstance(data, dict) else None
-        if isinstance(image, dict):
-            prompt = image.get("prompt")
-            if isinstance(prompt, list) and prompt and isinstance(prompt[0], dict):
-                prompt = prompt[0].get("prompt")
-            if isinstance(prompt, str) and prompt:
-                found["prompt"] = prompt
-            seed = image.get("seed")
-            if isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed < 2**32:
-                found["seed"] = seed
-    dream = info.get("Dream")
-    if isinstance(dream, str) and len(dream) <= MAX_METADATA_CHARS and not {"prompt", "seed"} <= set(found):
-        try:
-            prompt, tokens = split_prompt(dream)
-            values = vars(_PARSER.parse_known_args(tokens)[0])
-        except (CommandError, argparse.ArgumentError):
-            return found
-        if prompt:
-            found.setdefault("prompt", prompt)
-        if isinstance(values.get("seed"), int) and 0 <= values["seed"] < 2**32:
-            found.setdefault("seed", values["seed"])
-    return found
 
 
 def with_image_defaults(command: Command) -> Command:

@@ -13,8 +13,9 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
+from ..image_defaults import image_defaults
 from ..imaging.outpaint_geometry import outcrop_canvas, outpaint_canvas
-from ..io import load_image, read_metadata
+from ..io import load_image
 from ..requests import GenerationParams, OutcropRequest, OutpaintRequest
 from ..result import Result
 from .denoise import ProgressFn
@@ -23,12 +24,14 @@ from .manager import PipelineManager
 
 
 def _defaults_from_metadata(params: GenerationParams, image: Image.Image) -> GenerationParams:
-    """Prompt and seed from the PNG metadata of an image this package made, unless given."""
-    stored = read_metadata(image).get("params", {})
+    """The prompt and seed stored in the image (ours, or InvokeAI's), unless given."""
+    stored = image_defaults(image)
     changes = {}
-    if not params.prompt and isinstance(stored.get("prompt"), str):
+    if not params.prompt and "prompt" in stored:
         changes["prompt"] = stored["prompt"]
-    if params.seed is None and isinstance(stored.get("seed"), int) and 0 <= stored["seed"] < 2**32:
+        if not params.negative_prompt and "negative_prompt" in stored:
+            changes["negative_prompt"] = stored["negative_prompt"]
+    if params.seed is None and "seed" in stored:
         changes["seed"] = stored["seed"]
     return params.with_(**changes) if changes else params
 

@@ -28,6 +28,7 @@ from PIL import Image
 
 from ..cancel import CancelToken
 from ..errors import CancelledError, InvalidInputError, MaskError, ModelLoadError, PaintError
+from ..image_defaults import image_defaults
 from ..imaging.infill import infill
 from ..imaging.outpaint_geometry import outcrop_canvas
 from ..io import ImageLike, NumberedFile, ensure_outdir, load_image, save_numbered
@@ -94,6 +95,7 @@ class Studio(widgets.VBox):
         )
         self.history_box.disabled = True
         self._set_image(image_array)
+        self._prefill_from(image)
         super().__init__(children=[
             self.tabs, self.params_box, self.actions_box, self.status, self.output,
             widgets.HTML("<b>Results</b>"), self.gallery,
@@ -207,6 +209,21 @@ class Studio(widgets.VBox):
     def closed(self) -> bool:
         """True once :meth:`close` ran."""
         return bool(getattr(self, "_closed", True))
+
+    def _prefill_from(self, image: ImageLike) -> None:
+        """The prompt, negative prompt and seed stored in a PNG image (this package's
+        metadata or InvokeAI's) fill the controls, seed locked, as ``!fix`` would run it."""
+        if not isinstance(image, (str, os.PathLike, Image.Image)):
+            return
+        stored = image_defaults(image)
+        for name in ("prompt", "negative_prompt", "seed"):
+            if name in stored:
+                self.param_controls[name].value = stored[name]
+        if "seed" in stored:
+            self.lock_seed.value = True
+        if stored:
+            found = " and ".join(n.replace("_", " ") for n in ("prompt", "seed") if n in stored)
+            self._say(f"The {found} stored in the image are set (seed locked: untick for new seeds).")
 
     def randomise_seed(self) -> int:
         self.seed.value = random.randrange(2**32)
