@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import InvalidInputError
-from .io import require_number
+from .io import MIN_SIDE, require_number
 
 #: InvokeAI sampler names we accept (``-A``).
 SAMPLERS = (
@@ -205,10 +205,10 @@ PARAMS: tuple[Param, ...] = (
           none_means="random", printed=HEAD, per_image=True,
           control=Control("Seed (-S)", kind="bounded", start=_random_seed)),
     Param("width", int, None, "resize the image (and mask) to this width first",
-          switches=("-W", "--width"), metavar="N", low=64, high=MAX_SIDE, optional=True,
+          switches=("-W", "--width"), metavar="N", low=MIN_SIDE, high=MAX_SIDE, optional=True,
           none_means="the image's", printed=HEAD, per_image=True),
     Param("height", int, None, "resize the image (and mask) to this height first",
-          switches=("-H", "--height"), metavar="N", low=64, high=MAX_SIDE, optional=True,
+          switches=("-H", "--height"), metavar="N", low=MIN_SIDE, high=MAX_SIDE, optional=True,
           none_means="the image's", printed=HEAD, per_image=True),
     Param("cfg", float, 7.5, "prompt guidance (classifier-free guidance scale)",
           switches=("-C", "--cfg_scale"), metavar="F", low=0.0, high=100.0, printed=HEAD,

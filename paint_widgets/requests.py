@@ -62,6 +62,10 @@ class GenerationParams:
         texts = [p for p in PARAMS if p.is_text]
         if any(not isinstance(getattr(self, p.name), str) for p in texts):
             raise InvalidInputError(f"{' and '.join(p.name for p in texts)} must be strings")
+        for p in texts:  # one line each, so the command line replays: CLIP reads a line break as a space
+            text = getattr(self, p.name)
+            if any(c in text for c in _LINE_BREAKS):
+                object.__setattr__(self, p.name, _one_line(text))
         for p in PARAMS:  # ranges and choices from the table, in its order
             object.__setattr__(self, p.name, p.check(getattr(self, p.name)))
         steps, strength = PARAM["steps"], PARAM["strength"]
@@ -120,6 +124,17 @@ class GenerationParams:
         return {p.name: getattr(self, p.name) for p in PARAMS}
 
 
+_LINE_BREAKS = ("\r", "\n", "\v", "\f", "\x85", "\u2028", "\u2029")
+
+
+def _one_line(text: str) -> str:
+    """``text`` with each line break (``\\r\\n`` counts once) a space."""
+    text = text.replace("\r\n", " ")
+    for c in _LINE_BREAKS:
+        text = text.replace(c, " ")
+    return text
+
+
 def _require_a_step(steps: int, strength: float, steps_flag: str, strength_flag: str) -> None:
     """``int(steps * strength)`` denoising steps run (as diffusers counts them): at least one."""
     if int(steps * strength) < 1:
@@ -133,8 +148,12 @@ def _require_a_step(steps: int, strength: float, steps_flag: str, strength_flag:
 
 
 def _path_arg(value: Any) -> str:
+    """A path as a command-line word: quoted, and ``./``-prefixed where it starts with
+    ``-`` (``-x.png`` would read as a switch); ``<image>`` placeholders as they are."""
     text = str(value)
-    return text if text.startswith("<") and text.endswith(">") else shlex.quote(text)
+    if text.startswith("<") and text.endswith(">"):
+        return text
+    return shlex.quote("./" + text if text.startswith("-") else text)
 
 
 IF_OPAQUE = ("refuse", "img2img")
@@ -191,7 +210,7 @@ class InpaintRequest:
         if self.invert_mask:
             parts += ["--invert_mask"]
         if self.text_mask:
-            parts += ["-tm", _path_arg(self.text_mask[0]), _num(self.text_mask[1])]
+            parts += ["-tm", shlex.quote(self.text_mask[0]), _num(self.text_mask[1])]
         return " ".join(parts)
 
 
@@ -282,4 +301,4 @@ def mask_command(image_ref: str | None, prompt: str, threshold: float) -> str:
     ``image_ref`` None (an array, not a file) prints ``<image>``; the image and the
     text are shell-quoted only when they need it, so the line parses back the same.
     """
-    return f"!mask {_path_arg(image_ref or '<image>')} -tm {_path_arg(prompt)} {_num(threshold)}"
+    return f"!mask {_path_arg(image_ref or '<image>')} -tm {shlex.quote(prompt)} {_num(threshold)}"

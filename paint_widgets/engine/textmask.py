@@ -40,15 +40,14 @@ import torch
 from PIL import Image
 
 from ..cancel import CancelToken
-from ..errors import OutOfMemoryError, OutputError
+from ..errors import OutOfMemoryError
 from ..imaging.text_mask import TextMask, check_threshold, split_prompts, union
 from ..io import (
     ImageLike,
-    ensure_outdir,
+    NumberedFile,
     load_image,
-    next_number,
     safe_name,
-    save_png_atomic,
+    save_numbered,
     to_rgb_array,
 )
 from ..requests import mask_command
@@ -221,22 +220,11 @@ def save_mask_debug(
     images = {"deselected": tm.deselected(), "selected": tm.selected(), "masked": tm.masked(threshold)}
     ref = str(image_path) if isinstance(image_path, (str, os.PathLike)) else "<image>"
     command = mask_command(ref, tm.prompt, threshold)
-    folder = ensure_outdir(outdir)
     name = safe_name(tm.prompt)
-    for _attempt in range(20):
-        number = next_number(folder)
-        paths = [folder / f"{number:06d}.{stem}.{name}.{kind}.png" for kind in DEBUG_KINDS]
-        written: list[Path] = []
-        try:
-            for kind, path in zip(DEBUG_KINDS, paths, strict=True):
-                metadata = {"app": "paint_widgets", "type": "mask_debug", "kind": kind, "image": ref,
-                            "prompt": tm.prompt, "threshold": threshold, "command": command}
-                written.append(save_png_atomic(images[kind], path, metadata=metadata, command=command))
-            return written
-        except OutputError:
-            clash = paths[len(written)].exists()
-            for done in written:  # never leave a partial set behind
-                done.unlink(missing_ok=True)
-            if not clash:
-                raise  # a real write error, not another writer taking this number
-    raise OutputError(f"could not reserve an output number in {folder}: other writers keep taking them")
+    files: list[NumberedFile] = [
+        (f"{stem}.{name}.{kind}.png", images[kind],
+         {"app": "paint_widgets", "type": "mask_debug", "kind": kind, "image": ref,
+          "prompt": tm.prompt, "threshold": threshold, "command": command}, command)
+        for kind in DEBUG_KINDS
+    ]
+    return save_numbered(outdir, files)  # one number claimed for the three, all or none

@@ -27,17 +27,16 @@ import zlib
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from io import BytesIO
 from os import PathLike
 from typing import Any, TypeVar
 
 import ipywidgets as widgets
 import numpy as np
 from ipycanvas import MultiCanvas
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 from traitlets import Enum, Float, Int, validate
 
-from ..errors import ImageLoadError, InvalidInputError, MaskError
+from ..errors import InvalidInputError, MaskError
 from ..imaging.box import Box
 from ..imaging.brush import mask_runs, overlay_rgba, polyline_cover, stamp_segment
 from ..imaging.masks import as_paint_mask, bounding_box, mask_from_alpha, mask_from_mask_image
@@ -638,22 +637,16 @@ class MaskPainter(widgets.VBox):
         return as_paint_mask(mask, self._mask.shape, what=what) >= 0.5
 
     def _mask_from_bytes(self, data: bytes) -> np.ndarray:
-        """Decode an uploaded mask file, checking its size before decoding the pixels."""
+        """Decode an uploaded mask file as any image input is (:func:`..io.load_image`:
+        damaged files and decompression bombs refused by name), then check its size."""
+        pil = load_image(data, what="mask file")
         h, w = self._mask.shape
-        try:
-            with Image.open(BytesIO(data)) as im:
-                if im.size != (w, h):
-                    raise MaskError(
-                        f"mask file is {im.size[0]}x{im.size[1]} but the image is {w}x{h}; "
-                        "resize the mask to the image first"
-                    )
-                im.load()
-                paint = mask_from_mask_image(im)
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
-            if isinstance(err, MaskError):
-                raise
-            raise ImageLoadError(f"mask file is not an image Pillow can read ({err})") from None
-        return as_paint_mask(paint, (h, w), what="mask file")
+        if pil.size != (w, h):
+            raise MaskError(
+                f"mask file is {pil.size[0]}x{pil.size[1]} but the image is {w}x{h}; "
+                "resize the mask to the image first"
+            )
+        return as_paint_mask(mask_from_mask_image(pil), (h, w), what="mask file")
 
     @_handler
     def _on_opacity(self, _change: Any) -> None:

@@ -404,7 +404,7 @@ ERRORS = [
     (f"{BASE} -f nan", r"-f/--strength: expected a finite number"),
     (f"{BASE} -C x", r"-C/--cfg_scale: expected a number, not 'x'"),
     (f"{BASE} -S -5", r"seed \(-S\) must be >= 0"),
-    (f"{BASE} -W 32", r"width \(-W\) must be >= 64"),
+    (f"{BASE} -W 4", r"width \(-W\) must be >= 8"),
     (f"{BASE} -r 2", r"inpaint_replace \(-r\) must be <= 1"),
     (f"{BASE} -A euler", r"unknown sampler 'euler' \(-A\)"),
     (f"{BASE} --infill_method magic", r"unknown infill method 'magic'"),

@@ -396,6 +396,20 @@ def test_save_mask_debug_names_and_contents(tmgr, tmask, tmp_path: Path) -> None
     assert [p.name for p in again] == [f"000043.still-life.face_hair.{k}.png" for k in T.DEBUG_KINDS]
 
 
+def test_save_mask_debug_from_threads_at_once_never_shares_a_number(tmgr, tmp_path: Path) -> None:
+    """Four ``!mask`` runs into one folder at once: four numbers, three whole sets each."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    src = tmp_path / "still-life.png"
+    Image.fromarray(picture(96, 128)).save(src)
+    out = tmp_path / "img-samples"
+    with ThreadPoolExecutor(4) as pool:
+        sets = list(pool.map(lambda i: T.save_mask_debug(src, f"cup{i}", 0.5, out, manager=tmgr), range(4)))
+    numbers = [{p.name.split(".")[0] for p in paths} for paths in sets]
+    assert all(len(n) == 1 for n in numbers) and len(set.union(*numbers)) == 4
+    assert sorted(p.name for p in out.glob("*.png")) == sorted(p.name for paths in sets for p in paths)
+
+
 def test_save_mask_debug_bad_input(tmgr, tmp_path: Path) -> None:
     src = tmp_path / "x.png"
     Image.fromarray(picture(40, 40)).save(src)

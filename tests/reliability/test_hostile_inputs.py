@@ -584,7 +584,7 @@ def test_an_odd_but_legal_name_is_quoted_and_the_stored_command_replays(warm, tm
     folder = tmp_path / "my pictures"
     folder.mkdir()
     image, mask = folder / name, folder / f"mask of {name}"
-    Image.fromarray(photo(64, 64)).save(image, format="PNG")  # 64 high: a stored -H 48 is refused
+    Image.fromarray(photo(64, 64)).save(image, format="PNG")
     mask_file(mask, box_mask(64, 64))
     q = quiet_runner(tmp_path / "out", warm)
     first = q.runner.run(f'"x" -I {shlex.quote(str(image))} -M {shlex.quote(str(mask))} -s 2 -S 7')
@@ -595,6 +595,32 @@ def test_an_odd_but_legal_name_is_quoted_and_the_stored_command_replays(warm, tm
     assert again is not None and q.error_lines == []
     assert again.request.image == str(image) and again.request.mask == str(mask)
     assert np.array_equal(np.asarray(again.image), np.asarray(first.image))
+
+
+def test_a_small_image_named_like_a_switch_replays_from_its_stored_line(warm, tmp_path, monkeypatch):
+    """``-x.png`` is printed ``./-x.png`` (not a switch), a 48x48 image's ``-W 48 -H 48`` is legal."""
+    monkeypatch.chdir(tmp_path)
+    Image.fromarray(photo(48, 48)).save(tmp_path / "-x.png")
+    mask_file(tmp_path / "-m.png", box_mask(48, 48))
+    q = quiet_runner(tmp_path / "out", warm)
+    first = q.runner.run('"x" -I ./-x.png -M ./-m.png -s 2 -S 7')
+    assert first is not None and q.error_lines == []
+    stored = pio.read_png_text(first.paths[0])["Dream"]
+    assert " -W 48 -H 48 " in stored and " -I ./-x.png " in stored and " -M ./-m.png" in stored
+    again = q.runner.run(stored)
+    assert again is not None and q.error_lines == []
+    assert np.array_equal(np.asarray(again.image), np.asarray(first.image))
+
+
+def test_a_prompt_with_line_breaks_is_one_line_everywhere_and_replays(warm, tmp_path):
+    q = quiet_runner(tmp_path / "out", warm)
+    made = pw.inpaint(photo(), box_mask(), "a red\nbarn\r\nat dusk", mgr=warm, **FAST)
+    assert made.commands[0].startswith('"a red barn at dusk" ') and "\n" not in made.commands[0]
+    assert made.metadata[0]["params"]["prompt"] == "a red barn at dusk"
+    (path,) = made.save(tmp_path / "saved")
+    again = q.runner.run(f"!fix {path} --outcrop top 64 -s 2")  # its prompt and seed, from the file
+    assert again is not None and q.error_lines == [] and again.seeds == made.seeds
+    assert again.metadata[0]["params"]["prompt"] == "a red barn at dusk"
 
 
 def test_a_name_that_is_not_utf8_is_refused_before_anything_is_generated(warm, tmp_path):
@@ -859,10 +885,11 @@ def test_huge_image_command(warm, tmp_path, huge, door):
     assert str(huge) in message and files_under(tmp_path / "out") == set()
 
 
-def test_huge_upload_in_the_painter_is_shown_in_place(huge):
+@pytest.mark.parametrize("given_as", ["path", "upload bytes"])
+def test_huge_upload_in_the_painter_is_shown_in_place(huge, given_as):
     painter = pw.MaskPainter(photo())
     painter.set_mask(box_mask())
-    painter.load_mask(str(huge))
+    painter.load_mask(str(huge) if given_as == "path" else huge.read_bytes())
     assert np.array_equal(painter.mask, box_mask())
     assert re.search(LIMIT, "".join(o.get("text", "") for o in painter.output.outputs))
 
