@@ -27,11 +27,17 @@ from typing import Any
 from .errors import InvalidInputError
 from .io import MIN_SIDE, require_number
 
-#: InvokeAI sampler names we accept (``-A``).
+#: InvokeAI sampler names we accept (``-A``): the ten of InvokeAI 2.3's scheduler map.
 SAMPLERS = (
     "ddim", "plms", "k_lms", "k_euler", "k_euler_a", "k_heun",
-    "k_dpm_2", "k_dpm_2_a", "k_dpmpp_2", "k_dpmpp_2_a",
+    "k_dpm_2", "k_dpm_2_a", "k_dpmpp_2", "dpmpp_2",
 )
+#: Names InvokeAI 2.3 accepted but did not carry out, with what we say instead.
+REFUSED_SAMPLERS = {
+    "k_dpmpp_2_a": "sampler k_dpmpp_2_a (-A): InvokeAI 2.3 accepted the name but had no scheduler for it "
+                   "(it fell back to the model's own), so no image of it can be reproduced; "
+                   "use k_dpmpp_2 (DPM++ 2M) or k_euler_a (ancestral)",
+}
 INFILL_METHODS = ("patchmatch", "telea", "tile", "color")
 MAX_STEPS = 1000
 MAX_SIDE = 8192
@@ -140,6 +146,8 @@ class Param:
         if value is None and self.optional:
             return None
         if self.choices:
+            if self.name == "sampler" and value in REFUSED_SAMPLERS:
+                raise InvalidInputError(REFUSED_SAMPLERS[value])
             if value not in self.choices:
                 where = f" ({self.short})" if self.short else ""
                 raise InvalidInputError(f"unknown {self.name.replace('_', ' ')} {value!r}{where}; "

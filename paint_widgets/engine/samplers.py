@@ -1,12 +1,21 @@
-"""InvokeAI sampler names → diffusers schedulers.
+"""InvokeAI sampler names → diffusers schedulers, as InvokeAI 2.3 meant them.
 
-Each scheduler is created with ``Cls.from_config(base_config)`` from the model's
-own scheduler config, after dropping the keys one sampler adds (so switching
-``k_dpmpp_2`` → ``k_lms`` does not carry ``algorithm_type`` over). The names belong to
-the DDPM-style families (SD 1.x, SD 2.x, SDXL: :attr:`.families.Family.invoke_samplers`);
-on SDXL they are built from its ``EulerDiscreteScheduler`` config (``timestep_spacing
-"leading"``, ``steps_offset 1``), keys a class does not know being ignored. The
-flow-matching families (SD3, FLUX) take none of them.
+InvokeAI 2.3's ``Generate._set_scheduler`` built each sampler as
+``SchedulerClass.from_config(model.scheduler.config)``: the model's own scheduler
+config, unchanged. So do we, from the config the model was loaded with (kept aside
+by the caller, so one sampler's settings never leak into the next): a config that
+enables ``use_karras_sigmas`` keeps Karras sigmas on every sampler that has them,
+PLMS takes the model's own ``skip_prk_steps`` (a config that does not say, not being
+a PNDM config, gets ``skip_prk_steps=True`` as every published SD config has it:
+diffusers' PRK warm-up fails on the few steps a masked img2img runs), ``k_dpmpp_2`` the config's
+``algorithm_type`` (DPM++ 2M, ``dpmsolver++``, unless the config says otherwise)
+and ``dpmpp_2`` is its alias, as in InvokeAI's map. ``k_dpmpp_2_a``, which
+InvokeAI 2.3 accepted but had no scheduler for, is refused by the parameter table
+(:data:`..params.REFUSED_SAMPLERS`).
+
+The names belong to the DDPM-style families (SD 1.x, SD 2.x, SDXL:
+:attr:`.families.Family.invoke_samplers`); the flow-matching families (SD3, FLUX)
+take none of them.
 """
 
 from __future__ import annotations
@@ -16,26 +25,23 @@ from typing import Any
 import diffusers
 
 from ..errors import InvalidInputError
-from ..requests import SAMPLERS
+from ..params import PARAM, SAMPLERS
 from .families import Family
 
-# name -> (scheduler class name, extra config)
-_TABLE: dict[str, tuple[str, dict[str, Any]]] = {
-    "ddim": ("DDIMScheduler", {}),
-    "plms": ("PNDMScheduler", {"skip_prk_steps": True}),
-    "k_lms": ("LMSDiscreteScheduler", {}),
-    "k_euler": ("EulerDiscreteScheduler", {}),
-    "k_euler_a": ("EulerAncestralDiscreteScheduler", {}),
-    "k_heun": ("HeunDiscreteScheduler", {}),
-    "k_dpm_2": ("KDPM2DiscreteScheduler", {}),
-    "k_dpm_2_a": ("KDPM2AncestralDiscreteScheduler", {}),
-    "k_dpmpp_2": ("DPMSolverMultistepScheduler", {"algorithm_type": "dpmsolver++"}),
-    "k_dpmpp_2_a": ("DPMSolverMultistepScheduler", {"algorithm_type": "sde-dpmsolver++"}),
+#: name -> diffusers scheduler class: InvokeAI 2.3's ``scheduler_map``.
+SCHEDULER_CLASSES: dict[str, str] = {
+    "ddim": "DDIMScheduler",
+    "plms": "PNDMScheduler",
+    "k_lms": "LMSDiscreteScheduler",
+    "k_euler": "EulerDiscreteScheduler",
+    "k_euler_a": "EulerAncestralDiscreteScheduler",
+    "k_heun": "HeunDiscreteScheduler",
+    "k_dpm_2": "KDPM2DiscreteScheduler",
+    "k_dpm_2_a": "KDPM2AncestralDiscreteScheduler",
+    "k_dpmpp_2": "DPMSolverMultistepScheduler",
+    "dpmpp_2": "DPMSolverMultistepScheduler",
 }
-assert tuple(_TABLE) == SAMPLERS
-
-#: Keys a sampler may add that must not leak into the next one.
-_SAMPLER_KEYS = ("use_karras_sigmas", "algorithm_type", "skip_prk_steps", "solver_order")
+assert tuple(SCHEDULER_CLASSES) == SAMPLERS
 
 
 def samplers_for(family: Family) -> tuple[str, ...]:
@@ -44,7 +50,8 @@ def samplers_for(family: Family) -> tuple[str, ...]:
 
 
 def make_scheduler(name: str, base_config: dict[str, Any], family: Family | None = None):
-    """A fresh scheduler for sampler ``name`` built from the model's scheduler config.
+    """A fresh scheduler for sampler ``name`` built from the model's own scheduler config
+    (``base_config``, as loaded), exactly as InvokeAI 2.3 built it.
 
     With ``family``, a family that takes no InvokeAI sampler names is refused clearly.
     """
@@ -53,12 +60,11 @@ def make_scheduler(name: str, base_config: dict[str, Any], family: Family | None
             f"sampler {name!r}: {family.label} models use their own flow-matching scheduler; "
             "InvokeAI's sampler names apply to SD 1.x, SD 2.x and SDXL"
         )
-    if name not in _TABLE:
-        raise InvalidInputError(f"unknown sampler {name!r}; choose one of: {', '.join(SAMPLERS)}")
-    cls_name, extra = _TABLE[name]
-    config = {k: v for k, v in dict(base_config).items() if k not in _SAMPLER_KEYS}
-    config.update(extra)
-    return getattr(diffusers, cls_name).from_config(config)
+    PARAM["sampler"].check(name)  # unknown or refused names: the table's messages
+    config = dict(base_config)
+    if SCHEDULER_CLASSES[name] == "PNDMScheduler":
+        config.setdefault("skip_prk_steps", True)
+    return getattr(diffusers, SCHEDULER_CLASSES[name]).from_config(config)
 
 
-__all__ = ["make_scheduler", "samplers_for"]
+__all__ = ["SCHEDULER_CLASSES", "make_scheduler", "samplers_for"]

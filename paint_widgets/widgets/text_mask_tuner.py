@@ -42,6 +42,7 @@ from ..imaging.text_mask import (
     resize_heatmap,
     selection_alpha,
 )
+from ..imaging.text_mask_plot import figure_png, plot_text_mask
 from ..io import ImageLike, load_image, require_number
 from ._canvas import ViewMap, enable_colab_widgets, held, report_error, resize_rgba, routed, to_rgba
 from ._jobs import JobRunner
@@ -206,7 +207,7 @@ class TextMaskTuner(widgets.VBox):
         controls = self._build_controls()
         self._jobs = JobRunner("text mask", output=self.output, on_busy=self._set_busy,
                                on_error=self._on_run_error, on_idle=self._run_pending)
-        super().__init__(children=[*controls, self.canvas, self.output])
+        super().__init__(children=[*controls, self.canvas, self.plot_image, self.output])
         self.add_class("paint-widgets-text-mask-tuner")
 
         try:
@@ -488,6 +489,7 @@ class TextMaskTuner(widgets.VBox):
             self.set_trait("runs", self.runs + 1)
             self._draw_overlay()
             self._update_label()
+        self._refresh_plot()
 
     def _view_selection(self) -> np.ndarray | None:
         if self._heat_view is None:
@@ -537,6 +539,55 @@ class TextMaskTuner(widgets.VBox):
         with self._lock:
             self._draw_overlay()
             self._update_label()
+        self._refresh_plot()
+
+    # ------------------------------------------------------------------ threshold plot
+
+    def plot(self, threshold: float | None = None, **kwargs: Any) -> Any:
+        """The threshold plot of the current text mask at ``threshold`` (default: the
+        slider's): a matplotlib Figure, see :meth:`TextMask.plot`."""
+        self._check_open()
+        if self._tm is None:
+            raise InvalidInputError("no text mask yet: type what to select first")
+        return self._tm.plot(self.threshold if threshold is None else threshold, **kwargs)
+
+    @routed(lambda self: self.output)
+    def _on_plot_toggle(self, change: Any) -> None:
+        self.plot_image.layout.display = None if change["new"] else "none"
+        self._refresh_plot()
+
+    def _refresh_plot(self) -> None:
+        """Redraw the plot in a worker thread, latest threshold wins: moving the slider
+        never waits for matplotlib (about 0.1 s a figure)."""
+        if self._closed or not self.plot_toggle.value or self._tm is None:
+            return
+        with self._plot_lock:
+            self._plot_dirty = True
+            if self._plot_busy:
+                return
+            self._plot_busy = True
+        threading.Thread(target=self._plot_worker, name="paint-widgets-tuner-plot", daemon=True).start()
+
+    def _plot_worker(self) -> None:
+        try:
+            while True:
+                with self._plot_lock:
+                    if not self._plot_dirty or self._closed:
+                        return
+                    self._plot_dirty = False
+                with self._lock:
+                    tm, threshold = self._tm, self.threshold
+                if tm is None:
+                    return
+                png = figure_png(plot_text_mask(tm, threshold))
+                if not self._closed:
+                    self.plot_image.value = png
+                    self.plotted_threshold = threshold
+        except Exception as err:  # noqa: BLE001 - shown in the widget, never lost in a thread
+            report_error(self.output, err)
+        finally:
+            with self._plot_lock:
+                self._plot_busy = False
 
     @routed(lambda self: self.output)
     def _on_prompt(self, change: Any) -> None:
@@ -571,6 +622,17 @@ class TextMaskTuner(widgets.VBox):
         feather = widgets.IntSlider(min=FEATHER_RANGE[0], max=FEATHER_RANGE[1], description="Feather",
                                     continuous_update=True, layout=widgets.Layout(width="24em"))
         self._label = widgets.Label()
+        self.plot_toggle = widgets.ToggleButton(
+            False, description="Plot", icon="line-chart", layout=widgets.Layout(width="auto"),
+            tooltip="heatmap with the threshold's outline, and the share selected as the threshold moves",
+        )
+        #: The threshold plot (:meth:`plot`) as PNG, shown while :attr:`plot_toggle` is on.
+        self.plot_image = widgets.Image(format="png", layout=widgets.Layout(display="none", max_width="100%"))
+        self.plot_toggle.observe(self._on_plot_toggle, names="value")
+        self._plot_lock = threading.Lock()
+        self._plot_dirty = self._plot_busy = False
+        #: The threshold :attr:`plot_image` shows (None before the first plot).
+        self.plotted_threshold: float | None = None
         self._links = [
             widgets.link((self, "prompt"), (self._text, "value")),
             widgets.link((self, "threshold"), (slider, "value")),
@@ -581,6 +643,6 @@ class TextMaskTuner(widgets.VBox):
         self._grow_slider, self._feather_slider = grow, feather
         return [
             widgets.HBox([self._text, self._run_button]),
-            widgets.HBox([slider, self._label]),
+            widgets.HBox([slider, self._label, self.plot_toggle]),
             widgets.HBox([grow, feather]),
         ]

@@ -304,3 +304,48 @@ def test_put_png_falls_back_to_put_image_data_without_ipycanvas_internals() -> N
     assert layer.puts == [(4, 5, 4)]
     with pytest.raises(AttributeError):
         put_png(Layer(), b"png")
+
+
+def _wait_for_plot(tuner: TextMaskTuner, threshold: float, timeout: float = 30.0) -> bytes:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if tuner.plotted_threshold == threshold and not tuner._plot_busy:
+            return tuner.plot_image.value
+        time.sleep(0.02)
+    raise AssertionError(f"no plot at {threshold} (shown: {tuner.plotted_threshold})")
+
+
+def test_plot_toggle_shows_the_threshold_plot_and_follows_the_slider() -> None:
+    tuner = TextMaskTuner(synthetic(120, 160))
+    try:
+        assert tuner.plot_image.layout.display == "none" and tuner.plotted_threshold is None
+        tuner._slider.set_state({"value": 0.3})
+        assert tuner.plotted_threshold is None  # off: nothing drawn while sliding
+        tuner.plot_toggle.value = True
+        assert tuner.plot_image.layout.display is None
+        first = _wait_for_plot(tuner, 0.3)
+        assert decode(first).shape[1] > 400  # a real three-panel figure, not a placeholder
+        for t in (0.4, 0.5, 0.65):  # a drag: the latest value wins, none is lost at the end
+            tuner._slider.set_state({"value": t})
+        last = _wait_for_plot(tuner, 0.65)
+        assert last != first
+        assert decode(last).shape == decode(first).shape
+        fig = tuner.plot()
+        assert len(fig.axes) >= 3 and "0.65" in fig.axes[0].get_title()
+        tuner.plot_toggle.value = False
+        assert tuner.plot_image.layout.display == "none"
+    finally:
+        tuner.close()
+
+
+def test_plot_before_any_text_mask_says_what_to_do(tmp_path) -> None:
+    tuner = TextMaskTuner(picture(64, 64))
+    try:
+        tuner.plot_toggle.value = True  # nothing to draw yet: no error, no plot
+        assert tuner.plotted_threshold is None and not tuner.output.outputs
+        with pytest.raises(pw.InvalidInputError, match="no text mask yet"):
+            tuner.plot()
+    finally:
+        tuner.close()
