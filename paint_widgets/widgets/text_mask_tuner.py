@@ -138,6 +138,10 @@ class TextMaskTuner(widgets.VBox):
     opacity = Float(PREVIEW_OPACITY)
     #: Bumps after each model run (observe it to react to a new text mask).
     runs = Int(0, read_only=True)
+    #: The threshold :attr:`plot_image` shows (None before the first plot).
+    plotted_threshold: float | None
+    _plot_dirty: bool
+    _plot_busy: bool
 
     def __init__(
         self,
@@ -631,8 +635,7 @@ class TextMaskTuner(widgets.VBox):
         self.plot_toggle.observe(self._on_plot_toggle, names="value")
         self._plot_lock = threading.Lock()
         self._plot_dirty = self._plot_busy = False
-        #: The threshold :attr:`plot_image` shows (None before the first plot).
-        self.plotted_threshold: float | None = None
+        self.plotted_threshold = None
         self._links = [
             widgets.link((self, "prompt"), (self._text, "value")),
             widgets.link((self, "threshold"), (slider, "value")),
