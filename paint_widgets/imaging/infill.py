@@ -7,12 +7,19 @@ picture. Also the no-weights object-removal engine. Methods (``--infill_method``
 - ``patchmatch``: our own vectorised numpy PatchMatch (Barnes et al. 2009, with
   Wexler-style EM voting on a pyramid), see :func:`_patchmatch`. The prebuilt
   ``pypatchmatch`` wheel (InvokeAI's) loads offline here but takes ~6 s at 512x512
-  and ~33 s at 2048x2048 with a 128-px border hole, and is not a dependency; this
-  one takes a fraction of a second (``benchmarks/bench_imaging_outpaint.py``).
+  and ~25-30 s at 2048x2048 with a border hole, and is not a dependency; this one
+  takes about a fifth of its time or less, at similar seam and PSNR
+  (``benchmarks/bench_infill_quality.py``).
 - ``telea``: OpenCV's fast-marching inpaint; big holes are filled on a downscaled
   copy and upsampled, to stay fast (the result is smooth anyway).
 - ``tile``: random opaque ``tile_size`` tiles copied from the unmasked area.
 - ``color``: one flat colour, given or the mean of the unmasked pixels.
+- ``auto`` (``infill()`` only): ``telea`` for thin holes (scratches, strokes, seams: at
+  most ``2 * AUTO_THIN`` px across), ``patchmatch`` for anything thicker. On thin holes
+  both are invisible and Telea is ~100x faster; from ~16 px on Telea smears (streaks
+  and a blurred cross, though its seam ratio and PSNR look good: both reward blur), while
+  PatchMatch keeps texture and beats or matches pypatchmatch's seam and PSNR
+  (``benchmarks/bench_infill_quality.py``). ``tile`` and ``color`` are never picked.
 
 Every method fills every hole pixel (``mask > 0``) and returns every other pixel
 bit-identical; what was under the hole does not affect the result. Results are
@@ -39,16 +46,29 @@ RGB = tuple[int, int, int]
 
 #: Fill used when the mask leaves no known pixel to copy from.
 MID_GREY: RGB = (128, 128, 128)
+#: Methods :func:`infill` takes (the table's ``--infill_method`` choices; ``auto`` picks by the hole).
+METHODS = INFILL_METHODS
+#: ``auto`` picks Telea for holes at most this many px from a known pixel, else PatchMatch.
+AUTO_THIN = 8
 #: Telea on more hole pixels than this runs on a downscaled copy.
 TELEA_MAX_HOLE = 1 << 18
 TELEA_RADIUS = 3
 
-# PatchMatch tuning: the search runs on a copy of about PM_WORK_PIXELS pixels and
-# the result is copied back from the full-resolution picture block by block.
-PM_WORK_PIXELS = 160 * 160
-PM_MIN_SIDE = 24
-PM_PATCH = 5
-PM_ITERS = 4
+# PatchMatch tuning (see _patchmatch, _pyramid, _onion_peel and _EM).
+PM_PATCH = 5  # patch side (px)
+PM_ITERS = 4  # EM iterations per fully searched level
+PM_PEEL_RADIUS = 24.0  # the coarsest level's hole is this thick (px) or a little more ...
+PM_PEEL_HOLE = 1 << 14  # ... with at most this many pixels
+PM_PEEL_PAIRS = 1 << 24  # onion peel: (hole pixel, source) pairs compared at most
+PM_PEEL_CHUNK = 1 << 22  # onion peel: pairs compared at once
+PM_MIN_SIDE = 16  # no level has a side shorter than this (unless the image has)
+PM_WORK_PIXELS = 1 << 16  # finer levels with more targets are searched near the edge only
+PM_BAND = 6  # how far from the hole's edge those levels search (px)
+PM_FINE_RADIUS = 4  # and their random search radius (px)
+PM_MARGIN = 8  # padding of a level's working copy: the longest propagation jump
+PM_CHUNK = 1 << 16  # hole pixels per chunk of a vote
+PM_CONTEXT = 3.0  # a small hole searches only this many hole sides around it ...
+PM_CONTEXT_MIN = 64  # ... and at least this many px (object removal: nearby is alike)
 
 
 def infill(
@@ -66,11 +86,12 @@ def infill(
     or anything :func:`paint_widgets.io.load_image` takes. ``mask``: bool or float
     paint mask of the same size (see :func:`masks.as_paint_mask`). ``color``: an RGB
     triple or a colour name / ``#rrggbb`` for ``method='color'`` (and the all-hole
-    case). A mask without a hole returns a copy of the image.
+    case). ``method``: one of :data:`METHODS`; ``auto`` is :func:`auto_method`'s
+    choice. A mask without a hole returns a copy of the image.
     """
-    if method not in INFILL_METHODS:
+    if method not in METHODS:
         raise InvalidInputError(
-            f"unknown infill method {method!r}; choose one of: {', '.join(INFILL_METHODS)}"
+            f"unknown infill method {method!r}; choose one of: {', '.join(METHODS)}"
         )
     tile_size = _check_int(tile_size, "tile_size", low=1)
     rng = np.random.default_rng(0 if seed is None else _check_int(seed, "seed", low=0))
@@ -83,6 +104,8 @@ def infill(
     if hole.all():
         out[...] = rgb_fill or MID_GREY
         return out
+    if method == "auto":
+        method = auto_method(hole)
     known = (~hole).view(np.uint8)
     # what was under the hole must not matter (OpenCV's Telea peeks at it)
     src = cv2.bitwise_and(rgb, rgb, mask=known)
@@ -94,6 +117,12 @@ def infill(
     }
     cv2.copyTo(np.ascontiguousarray(fillers[method]()), hole.view(np.uint8), out)
     return out
+
+
+def auto_method(hole: np.ndarray) -> str:
+    """What ``method='auto'`` uses for this bool hole: ``telea`` when no hole pixel is
+    more than :data:`AUTO_THIN` px (chessboard) from a known one, else ``patchmatch``."""
+    return "telea" if _hole_radius(hole) <= AUTO_THIN else "patchmatch"
 
 
 # --- parameters -----------------------------------------------------------------
@@ -205,12 +234,10 @@ def _telea_downscaled(rgb: np.ndarray, hole: np.ndarray, factor: float) -> np.nd
 
 # --- patchmatch ----------------------------------------------------------------------
 
-
 class _Level:
     """One pyramid level: image (float32), hole, known (both bool; neither = padding)."""
 
     def __init__(self, img: np.ndarray, hole: np.ndarray, known: np.ndarray) -> None:
-        # contiguous, so that img.reshape(-1, 3) is a view the vote can write through
         self.img = np.ascontiguousarray(img, dtype=np.float32)
         self.hole, self.known = hole, known
         self.h, self.w = hole.shape
@@ -238,105 +265,77 @@ def _downsample(level: _Level, f: int) -> _Level:
 
 
 def _eligible(level: _Level, r: int) -> np.ndarray:
-    """Where a source patch may be centred: its whole patch known, else just its centre."""
-    inner = np.zeros_like(level.known)
-    inner[r : level.h - r, r : level.w - r] = True
-    full = np.zeros_like(level.known)
+    """Where a source patch may be centred: its whole ``2r+1`` square inside and known."""
+    out = np.zeros((level.h, level.w), bool)
     if level.h > 2 * r and level.w > 2 * r:
-        full[r : level.h - r, r : level.w - r] = _known_windows(level.known, 2 * r + 1)
-    for candidate in (full, level.known & inner, level.known):
-        if candidate.any():
-            return candidate
-    return candidate
+        out[r : level.h - r, r : level.w - r] = _known_windows(level.known, 2 * r + 1)
+    return out
 
 
-def _descriptors(img: np.ndarray, r: int) -> np.ndarray:
-    """``(H*W, 3*p*p)`` float32: every pixel's patch (edge-padded), one row each."""
-    padded = np.pad(img, ((r, r), (r, r), (0, 0)), mode="edge")
-    windows = np.lib.stride_tricks.sliding_window_view(padded, (2 * r + 1, 2 * r + 1), axis=(0, 1))
-    return windows.reshape(img.shape[0] * img.shape[1], -1).astype(np.float32)
+def _hole_radius(hole: np.ndarray) -> float:
+    """How thick the hole is: the largest chessboard distance from a hole pixel to a known one."""
+    return float(cv2.distanceTransform(hole.astype(np.uint8), cv2.DIST_C, 3).max())
 
 
-class _Field:
-    """The nearest-neighbour field of one level's hole pixels (flat source indices)."""
+def _pyramid(full: _Level, r: int) -> list[_Level]:
+    """Full resolution first, then halvings while the hole is at least
+    ``2 * PM_PEEL_RADIUS`` px thick or has more than :data:`PM_PEEL_HOLE` pixels, the
+    sides stay >= ``2 * PM_MIN_SIDE`` and the coarser level still has a known patch."""
+    levels = [full]
+    radius, holes = _hole_radius(full.hole), int(full.hole.sum())
+    while (radius >= 2 * PM_PEEL_RADIUS or holes > PM_PEEL_HOLE) and min(
+        levels[-1].h, levels[-1].w
+    ) >= 2 * PM_MIN_SIDE:
+        coarse = _downsample(levels[-1], 2)
+        if not _eligible(coarse, r).any():
+            break
+        levels.append(coarse)
+        radius, holes = radius / 2, int(coarse.hole.sum())
+    return levels
 
-    def __init__(self, level: _Level, nnf: np.ndarray | None, rng: np.random.Generator) -> None:
-        self.level, self.rng, self.r = level, rng, PM_PATCH // 2
-        self.eligible = _eligible(level, self.r).ravel()
-        self.pool = np.flatnonzero(self.eligible)
-        self.idx = np.flatnonzero(level.hole)
-        self.hy, self.hx = np.divmod(self.idx, level.w)
-        self.nnf = self._random(self.idx.size) if nnf is None else nnf
-        bad = ~self.eligible[self.nnf]
-        self.nnf[bad] = self._random(int(bad.sum()))
-        self.dist = np.zeros(self.idx.size, dtype=np.float32)
 
-    def _random(self, n: int) -> np.ndarray:
-        return self.pool[self.rng.integers(0, self.pool.size, size=n)]
+def _onion_peel(level: _Level, r: int, rng: np.random.Generator) -> np.ndarray:
+    """Fill the coarsest hole from its edge inwards; returns each hole pixel's source.
 
-    def full(self) -> np.ndarray:
-        """``(H*W,)`` source index of every pixel: identity outside the hole."""
-        out = np.arange(self.level.h * self.level.w)
-        out[self.idx] = self.nnf
-        return out
-
-    def iterate(self) -> None:
-        """One PatchMatch pass (jump-flood propagation + random search), then a vote."""
-        desc = _descriptors(self.level.img, self.r)
-        target = desc[self.idx]
-        self.dist = _ssd(desc[self.nnf], target)
-        self._propagate(desc, target)
-        self._search(desc, target)
-        self._vote()
-
-    def _try(self, desc: np.ndarray, target: np.ndarray, cy: np.ndarray, cx: np.ndarray) -> None:
-        h, w = self.level.h, self.level.w
-        ok = (cy >= 0) & (cy < h) & (cx >= 0) & (cx < w)
-        cand = np.where(ok, cy * w + cx, 0)
-        ok &= self.eligible[cand]
-        d = _ssd(desc[cand], target)
-        better = ok & (d < self.dist)
-        self.nnf[better], self.dist[better] = cand[better], d[better]
-
-    def _propagate(self, desc: np.ndarray, target: np.ndarray) -> None:
-        h, w = self.level.h, self.level.w
-        for jump in (4, 2, 1):
-            for ey, ex in ((0, jump), (0, -jump), (jump, 0), (-jump, 0)):
-                ny, nx = np.clip(self.hy + ey, 0, h - 1), np.clip(self.hx + ex, 0, w - 1)
-                sy, sx = np.divmod(self.full()[ny * w + nx], w)
-                self._try(desc, target, sy - (ny - self.hy), sx - (nx - self.hx))
-
-    def _search(self, desc: np.ndarray, target: np.ndarray) -> None:
-        w, n = self.level.w, self.idx.size
-        radius = max(self.level.h, w) // 2
-        while radius >= 1:
-            sy, sx = np.divmod(self.nnf, w)
-            jitter = self.rng.integers(-radius, radius + 1, size=(2, n))
-            self._try(desc, target, sy + jitter[0], sx + jitter[1])
-            radius //= 2
-        sy, sx = np.divmod(self._random(n), w)
-        self._try(desc, target, sy, sx)
-
-    def _vote(self) -> None:
-        """Each hole pixel becomes the mean of what the hole-centred patches over it say."""
-        level, r = self.level, self.r
-        h, w = level.h, level.w
-        flat = level.img.reshape(-1, 3)
-        src_y, src_x = np.divmod(self.full(), w)
-        hole = level.hole.ravel()
-        acc = np.zeros((self.idx.size, 3), dtype=np.float32)
-        count = np.zeros(self.idx.size, dtype=np.float32)
-        for dy in range(-r, r + 1):
-            for dx in range(-r, r + 1):
-                cy, cx = self.hy - dy, self.hx - dx
-                ok = (cy >= 0) & (cy < h) & (cx >= 0) & (cx < w)
-                c = np.where(ok, cy * w + cx, 0)
-                ok &= hole[c]
-                sy = np.clip(src_y[c] + dy, 0, h - 1)
-                sx = np.clip(src_x[c] + dx, 0, w - 1)
-                acc += flat[sy * w + sx] * ok[:, None]
-                count += ok
-        flat[self.idx] = acc / count[:, None]
+    Layer by layer (by distance to the known area), every hole pixel takes the centre
+    of the wholly known patch most like its own over the pixels known or filled so far
+    (exact search through :data:`PM_PEEL_PAIRS` pixel-source pairs at most, in chunks
+    of :data:`PM_PEEL_CHUNK`: the sources are a seeded sample when there are more).
+    Structures that reach the hole's edge carry on into it, which the blurred start of
+    a plain EM would lose. Returns
+    ``(y, x)`` per hole pixel, in the row-major order of ``np.nonzero(level.hole)``.
+    """
+    sy, sx = np.nonzero(_eligible(level, r))
+    n_hole = int(level.hole.sum())
+    if sy.size * n_hole > PM_PEEL_PAIRS:
+        keep = np.sort(rng.choice(sy.size, size=max(1, PM_PEEL_PAIRS // n_hole), replace=False))
+        sy, sx = sy[keep], sx[keep]
+    dy, dx = (a.ravel() for a in np.mgrid[-r : r + 1, -r : r + 1])
+    src = level.img[sy[:, None] + dy, sx[:, None] + dx]  # (m, K, 3)
+    src_sq = (src * src).sum(-1)  # (m, K)
+    src = src.reshape(sy.size, -1)
+    centre = level.img[sy, sx]
+    layer = cv2.distanceTransform(level.hole.astype(np.uint8), cv2.DIST_C, 3)
+    valid = ~level.hole
+    img = level.img
+    h, w = level.h, level.w
+    found = np.zeros((h, w, 2), np.int64)
+    for d in np.unique(layer[level.hole]):
+        py, px = np.nonzero(level.hole & (layer == d))
+        yy = np.clip(py[:, None] + dy, 0, h - 1)
+        xx = np.clip(px[:, None] + dx, 0, w - 1)
+        v = valid[yy, xx].astype(np.float32)  # (n, K)
+        t = (img[yy, xx] * v[..., None]).reshape(py.size, -1)  # zero where not yet known
+        best = np.empty(py.size, np.int64)
+        step = max(1, PM_PEEL_CHUNK // sy.size)
+        for a in range(0, py.size, step):
+            # masked SSD = sum v*t^2 - 2 (v*t).s + v.s^2; the first term is the same for all s
+            dist = v[a : a + step] @ src_sq.T - 2 * (t[a : a + step] @ src.T)
+            best[a : a + step] = np.argmin(dist, axis=1)
+        img[py, px] = centre[best]
+        valid[py, px] = True
+        found[py, px] = np.stack([sy[best], sx[best]], axis=1)
+    return found[level.hole]
 
 
 def _ssd(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -344,65 +343,222 @@ def _ssd(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.einsum("ij,ij->i", diff, diff)
 
 
-def _pyramid(work: _Level) -> list[_Level]:
-    """Working level first, then halvings while the sides stay >= PM_MIN_SIDE and known."""
-    levels = [work]
-    while min(levels[-1].h, levels[-1].w) >= 2 * PM_MIN_SIDE:
-        coarse = _downsample(levels[-1], 2)
-        if not coarse.known.any():
-            break
-        levels.append(coarse)
-    return levels
+class _EM:
+    """PatchMatch and EM voting on one level (Wexler et al. 2007, Barnes et al. 2009).
 
+    Works in flat indices of a copy of the level padded by :data:`PM_MARGIN` pixels
+    (edge-replicated), so a patch or a propagation step never leaves the array.
+    *Targets* are the pixels whose patch overlaps the hole (the hole and a ring of
+    known pixels ``r`` wide around it); each has a source, the centre of a wholly
+    known patch. The coarsest level and levels with at most :data:`PM_WORK_PIXELS`
+    targets are searched in full; bigger ones, whose field comes from the coarser
+    level, only within :data:`PM_BAND` px of the hole's edge, where the known pixels
+    pin the fill down (inside, the upsampled field already copies coherent texture).
+    """
 
-def _init_coarsest(level: _Level) -> None:
-    """Start the coarsest hole from Telea, so the first patch distances mean something."""
-    img = np.clip(np.rint(level.img), 0, 255).astype(np.uint8)
-    filled = cv2.inpaint(img, level.hole.astype(np.uint8), TELEA_RADIUS, cv2.INPAINT_TELEA)
-    level.img[level.hole] = filled[level.hole]
+    def __init__(self, level: _Level, rng: np.random.Generator, *, coarsest: bool) -> None:
+        r = PM_PATCH // 2
+        m = max(r, PM_MARGIN)
+        self.level, self.rng, self.m = level, rng, m
+        h, w = level.h, level.w
+        self.wp = w + 2 * m
+        self.padded = cv2.copyMakeBorder(level.img, m, m, m, m, cv2.BORDER_REPLICATE)
+        self.flat = self.padded.reshape(-1, 3)
+        eligible = np.zeros(self.padded.shape[:2], bool)
+        eligible[m : m + h, m : m + w] = _eligible(level, r)
+        self.eligible = eligible.ravel()
+        self.pool = np.flatnonzero(self.eligible).astype(np.int32)
+        hole8 = level.hole.astype(np.uint8)
+        target = cv2.dilate(hole8, np.ones((2 * r + 1, 2 * r + 1), np.uint8)) > 0
+        self.ty, self.tx = np.nonzero(target)
+        self.t = ((self.ty + m) * self.wp + (self.tx + m)).astype(np.int32)
+        n = self.t.size
+        self.tidx = np.full(self.eligible.size, -1, np.int32)
+        self.tidx[self.t] = np.arange(n, dtype=np.int32)
+        self.is_hole = level.hole[self.ty, self.tx]
+        self.holes = self.t[self.is_hole]
+        dy, dx = np.mgrid[-r : r + 1, -r : r + 1]
+        self.offsets = [int(o) for o in (dy * self.wp + dx).ravel()]
+        self.patch = np.array(self.offsets, np.int32)
+        self.full_search = coarsest or n <= PM_WORK_PIXELS
+        if self.full_search:
+            self.searched = np.arange(n)
+            self.radius = max(h, w) // 2
+            self.jumps: tuple[int, ...] = (8, 4, 2, 1)
+        else:
+            edge = cv2.distanceTransform(hole8, cv2.DIST_L1, 3)[self.ty, self.tx]
+            self.searched = np.flatnonzero(edge <= PM_BAND)
+            self.radius = PM_FINE_RADIUS
+            self.jumps = (2, 1)
+        self.nnf = np.zeros(n, np.int32)
+        self.dist = np.zeros(n, np.float32)
 
+    # -- the field
 
-def _upsample_nnf(coarse: _Field, fine: _Level) -> np.ndarray:
-    """Each fine hole pixel starts from 2x its coarse pixel's source (+ its offset in the block)."""
-    cw = coarse.level.w
-    hy, hx = np.divmod(np.flatnonzero(fine.hole), fine.w)
-    sy, sx = np.divmod(coarse.full()[(hy // 2) * cw + hx // 2], cw)
-    fy = np.clip(2 * sy + hy % 2, 0, fine.h - 1)
-    fx = np.clip(2 * sx + hx % 2, 0, fine.w - 1)
-    return fy * fine.w + fx
+    def _random(self, n: int) -> np.ndarray:
+        return self.pool[self.rng.integers(0, self.pool.size, size=n)]
+
+    def init_coarsest(self, sources: np.ndarray) -> None:
+        """Hole targets from ``sources`` (``(y, x)`` per hole pixel, row-major), the ring at random."""
+        self.nnf = self._random(self.t.size)
+        self.nnf[self.is_hole] = (sources[:, 0] + self.m) * self.wp + sources[:, 1] + self.m
+
+    def init_from(self, coarse: _EM) -> None:
+        """Each target starts from twice its coarse pixel's source plus its offset in the
+        block, and each hole pixel from its source's value (a copy: coherent where the
+        field is)."""
+        j = coarse.tidx[(self.ty // 2 + coarse.m) * coarse.wp + (self.tx // 2 + coarse.m)]
+        sy, sx = np.divmod(coarse.nnf[np.maximum(j, 0)].astype(np.int64), coarse.wp)
+        fy = np.clip(2 * (sy - coarse.m) + self.ty % 2 + self.m, 0, None)
+        fx = np.clip(2 * (sx - coarse.m) + self.tx % 2 + self.m, 0, self.wp - 1)
+        cand = np.clip(np.where(j >= 0, fy * self.wp + fx, 0), 0, self.eligible.size - 1)
+        bad = ~self.eligible[cand]
+        cand[bad] = self._random(int(bad.sum()))
+        self.nnf = cand.astype(np.int32)
+        self.flat[self.holes] = self.flat[self.nnf[self.is_hole]]
+        self._refresh_padding()
+
+    def _patches(self, centres: np.ndarray) -> np.ndarray:
+        """``(len(centres), 3 * PM_PATCH**2)``: the patch around each flat index."""
+        return np.take(self.flat, centres[:, None] + self.patch, axis=0).reshape(centres.size, -1)
+
+    def search(self) -> None:
+        """One PatchMatch pass over the searched targets on the current fill: jump-flood
+        propagation in four directions, random search with halving radius (and one
+        guess anywhere on fully searched levels)."""
+        s = self.searched
+        t = self.t[s]
+        target = self._patches(t)
+        self.dist[s] = _ssd(self._patches(self.nnf[s]), target)
+        for jump in self.jumps:
+            for e in (jump, -jump, jump * self.wp, -jump * self.wp):
+                j = self.tidx[t + e]
+                self._try(s, target, np.where(j >= 0, self.nnf[np.maximum(j, 0)] - e, 0))
+        radius = self.radius
+        while radius >= 1:
+            jy, jx = self.rng.integers(-radius, radius + 1, size=(2, s.size))
+            self._try(s, target, self.nnf[s] + jy * self.wp + jx)
+            radius //= 2
+        if self.full_search:
+            self._try(s, target, self._random(s.size))
+
+    def _try(self, s: np.ndarray, target: np.ndarray, cand: np.ndarray) -> None:
+        cand = np.clip(cand, 0, self.eligible.size - 1)
+        ok = self.eligible[cand]
+        cand = np.where(ok, cand, self.pool[0])
+        d = _ssd(self._patches(cand), target)
+        better = ok & (d < self.dist[s])
+        k = s[better]
+        self.nnf[k], self.dist[k] = cand[better], d[better]
+
+    # -- the fill
+
+    def _votes(self, holes: np.ndarray, o: int) -> tuple[np.ndarray, np.ndarray]:
+        """What the target at ``-o`` from each hole pixel says of it, and whether there is one."""
+        j = self.tidx[holes - o]
+        return np.take(self.flat, self.nnf[np.maximum(j, 0)] + o, axis=0), j >= 0
+
+    def vote(self) -> None:
+        """Each hole pixel becomes the mean of what the target patches over it say."""
+        for a in range(0, self.holes.size, PM_CHUNK):
+            holes = self.holes[a : a + PM_CHUNK]
+            acc = np.zeros((holes.size, 3), np.float32)
+            count = np.zeros(holes.size, np.float32)
+            for o in self.offsets:
+                votes, ok = self._votes(holes, o)
+                acc += votes * ok[:, None]
+                count += ok
+            self.flat[holes] = acc / count[:, None]
+        self._refresh_padding()
+
+    def _refresh_padding(self) -> None:
+        p, m = self.padded, self.m
+        p[:m] = p[m]
+        p[-m:] = p[-m - 1]
+        p[:, :m] = p[:, m : m + 1]
+        p[:, -m:] = p[:, -m - 1 : -m]
+
+    def result(self) -> np.ndarray:
+        """``(hole pixels, 3)``: of each hole pixel's votes, the one nearest their mean.
+
+        As smooth as the mean where the overlapping patches disagree, but sharp (no
+        blur) and every value a known pixel's; where they agree it is their value
+        (found from the field alone, without reading a colour).
+        """
+        out = np.empty((self.holes.size, 3), np.float32)
+        planes = [np.ascontiguousarray(self.flat[:, c]) for c in range(3)]
+        for a in range(0, self.holes.size, PM_CHUNK):
+            holes = self.holes[a : a + PM_CHUNK]
+            n = holes.size
+            src = np.empty((len(self.offsets), n), np.int32)  # where each vote comes from
+            ok = np.empty((len(self.offsets), n), bool)
+            for k, o in enumerate(self.offsets):
+                j = self.tidx[holes - o]
+                src[k], ok[k] = self.nnf[np.maximum(j, 0)] + o, j >= 0
+            centre = src[len(self.offsets) // 2]  # the pixel's own target always votes
+            mixed = np.flatnonzero(((src != centre) & ok).any(0))
+            for c, plane in enumerate(planes):
+                out[a : a + n, c] = plane[centre]
+            if mixed.size == 0:
+                continue
+            src, okf = src[:, mixed], ok[:, mixed].astype(np.float32)
+            count = okf.sum(0)
+            votes = [plane[src] for plane in planes]  # 3 x (K, m)
+            d = np.zeros(src.shape, np.float32)
+            for v in votes:
+                e = v - (v * okf).sum(0) / count
+                d += e * e
+            d[okf == 0] = np.inf
+            best, cols = d.argmin(0), np.arange(mixed.size)
+            for c, v in enumerate(votes):
+                out[a + mixed, c] = v[best, cols]
+        return out
 
 
 def _patchmatch(rgb: np.ndarray, hole: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Vectorised PatchMatch infill (numpy only).
+    """Multi-scale PatchMatch infill with EM voting (numpy and OpenCV only).
 
-    1. Downscale by an integer factor ``s`` to about :data:`PM_WORK_PIXELS` pixels
-       (known-weighted block means; a block is hole if any pixel in it is).
-    2. Build a pyramid of halvings; start the coarsest hole from Telea.
-    3. At each level, coarse to fine: :data:`PM_ITERS` passes of PatchMatch over
-       5x5 patch descriptors (jump-flood propagation at 4, 2, 1 px in four
-       directions, random search with halving radius, one global random guess)
-       each followed by an EM vote; the field is upsampled to the next level.
-    4. Copy every full-resolution hole pixel from the full-resolution picture through
-       the working level's field, ``s`` x ``s`` blocks at a time, so the texture is
-       sharp. Sources are fully known blocks, so only known pixels are copied.
-    Falls back to Telea if the working level has no fully known block.
+    0. A hole much smaller than the image is filled within a crop around it, padded
+       by :data:`PM_CONTEXT` times its size (at least :data:`PM_CONTEXT_MIN` px).
+    1. A pyramid of halvings (known-weighted block means; a coarse pixel is hole if any
+       of its block is) down to where the hole is about :data:`PM_PEEL_RADIUS` px
+       thick and has at most :data:`PM_PEEL_HOLE` pixels (:func:`_pyramid`).
+    2. The coarsest hole is filled from its edge inwards (:func:`_onion_peel`).
+    3. Coarse to fine, each level starts from the coarser field (upsampled) and runs
+       :data:`PM_ITERS` EM iterations (one on levels refined only near the edge, see
+       :class:`_EM`): PatchMatch over ``PM_PATCH``² patches, then every hole pixel
+       becomes the mean of the overlapping patches' votes.
+    4. At full resolution each hole pixel takes its vote nearest that mean: sharp, no
+       block edges, every value copied from a known pixel.
+    Falls back to Telea when no ``PM_PATCH``² patch is wholly known.
     """
-    h, w = hole.shape
-    s = max(1, math.ceil(math.sqrt(h * w / PM_WORK_PIXELS)))
+    r = PM_PATCH // 2
+    ys, xs = np.nonzero(hole)
+    pad = max(PM_CONTEXT_MIN, math.ceil(PM_CONTEXT * max(np.ptp(ys), np.ptp(xs)) + 1))
+    top, left = max(0, int(ys.min()) - pad), max(0, int(xs.min()) - pad)
+    crop = np.s_[top : int(ys.max()) + pad + 1, left : int(xs.max()) + pad + 1]
+    if hole[crop].size < hole.size and _eligible(_Level(rgb[crop], hole[crop], ~hole[crop]), r).any():
+        out = rgb.copy()
+        out[crop] = _patchmatch(rgb[crop], hole[crop], rng)
+        return out
     full = _Level(rgb.astype(np.float32), hole, ~hole)
-    work = _downsample(full, s) if s > 1 else full
-    if not work.known.any():
+    if not _eligible(full, r).any():
         return _telea(rgb, hole)
-    levels = _pyramid(work)
-    _init_coarsest(levels[-1])
-    field: _Field | None = None
+    levels = _pyramid(full, r)
+    sources = _onion_peel(levels[-1], r, rng)
+    em: _EM | None = None
     for level in reversed(levels):
-        field = _Field(level, None if field is None else _upsample_nnf(field, level), rng)
-        if level is not levels[-1]:
-            flat = level.img.reshape(-1, 3)
-            flat[field.idx] = flat[field.nnf]
-        for _ in range(PM_ITERS):
-            field.iterate()
-    assert field is not None
-    src_y, src_x = np.divmod(field.full().reshape(work.h, work.w), work.w)
-    return _copy_blocks(rgb, src_y * s, src_x * s, s)
+        fine = _EM(level, rng, coarsest=em is None)
+        if em is None:
+            fine.init_coarsest(sources)
+        else:
+            fine.init_from(em)
+        em = fine
+        for i in range(PM_ITERS if em.full_search else 1):
+            if i:
+                em.vote()
+            em.search()
+    assert em is not None
+    out = rgb.copy()
+    out.reshape(-1, 3)[np.flatnonzero(hole)] = np.rint(em.result()).astype(np.uint8)
+    return out
