@@ -11,6 +11,7 @@ signature), and a misspelt name is an error rather than ``Any``. The public name
 - the Python API ``inpaint``, ``outcrop``, ``outpaint`` and what they take and give
   (``GenerationParams``, ``Step`` -- what ``progress=`` receives -- and ``Result``);
 - the kernel's ``manager()`` / ``PipelineManager``, ``text_mask`` and ``infill``;
+- ``batch`` (a folder, locally or on Ray), its ``Recipe`` and ``BatchReport``;
 - the widgets ``MaskPainter``, ``TextMaskTuner``, ``OutpaintMargins``, ``Studio``;
 - every error (eager: :mod:`.errors` imports nothing), every warning, and
   ``CancelToken`` (a run's own cancel: ``pw.inpaint(..., cancel=token)``).
@@ -38,6 +39,7 @@ from .errors import (
 )
 
 if TYPE_CHECKING:  # keep in step with _LAZY (tests/test_typing.py checks)
+    from .batching import BatchReport, Recipe, batch
     from .engine.api import inpaint, outcrop, outpaint
     from .engine.denoise import Step
     from .engine.manager import PipelineManager, manager
@@ -73,6 +75,9 @@ _LAZY: dict[str, str] = {
     "TextMaskTuner": "paint_widgets.widgets.text_mask_tuner",
     "OutpaintMargins": "paint_widgets.widgets.outpaint_margins",
     "Studio": "paint_widgets.widgets.studio",
+    "batch": "paint_widgets.batching",
+    "Recipe": "paint_widgets.batching",
+    "BatchReport": "paint_widgets.batching",
 }
 
 __all__ = [
@@ -91,16 +96,19 @@ __all__ = [
     "PaintError",
     "PromptTruncatedWarning",
     # lazy (the keys of _LAZY)
+    "BatchReport",
     "ErasedColourWarning",
     "GenerationParams",
     "MaskPainter",
     "OutpaintMargins",
     "PipelineManager",
+    "Recipe",
     "Result",
     "Step",
     "Studio",
     "TextMask",
     "TextMaskTuner",
+    "batch",
     "infill",
     "inpaint",
     "manager",

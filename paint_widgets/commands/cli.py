@@ -55,6 +55,7 @@ examples:
   paint-widgets '"a baseball" -I still_life.png -tm orange 0.6 -s 30'
   paint-widgets '!fix images/curly.png --outcrop top 128 right 64 bottom 64'
   paint-widgets --from_file prompts.txt
+  paint-widgets batch --input photos/ -tm background 0.5 "a white studio wall"   (see: batch --help)
 """
 
 
@@ -80,6 +81,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    words = list(sys.argv[1:] if argv is None else argv)
+    if words[:1] == ["batch"]:  # `paint-widgets batch ...`: a folder, see commands/batch_cli.py
+        from .batch_cli import main as batch_main
+
+        return batch_main(words[1:])
     args = build_parser().parse_args(argv)
     from ..engine import hub
 

@@ -606,6 +606,17 @@ class TextMaskTuner(widgets.VBox):
     def _on_client_ready(self) -> None:
         self.redraw()
 
+    def recipe(self, prompt: str = "", **params: Any) -> Any:
+        """This text mask (words, threshold, grow, feather) with ``prompt`` and ``params``
+        (GenerationParams fields) as a :class:`~paint_widgets.batching.Recipe`: tune on one
+        picture, then ``pw.batch(folder, recipe=tuner.recipe("a white wall"))``."""
+        from ..batching.recipe import Recipe
+
+        if not self.prompt.strip():
+            raise InvalidInputError("the tuner has no text to select yet: type one (e.g. hair) first")
+        return Recipe(prompt=prompt, text_mask=(self.prompt.strip(), float(self.threshold)),
+                      grow=int(self.grow), feather=int(self.feather), params=params)
+
     def _build_controls(self) -> list[widgets.Widget]:
         self._text = widgets.Text(
             placeholder="what to select, e.g. hair or face|hair", continuous_update=False,

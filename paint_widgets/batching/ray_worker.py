@@ -1,0 +1,37 @@
+"""The Ray Data stage: a callable class whose instance (one per actor) holds one PipelineManager.
+
+Imported by Ray on each worker; it does not import ray itself. ``__init__`` builds
+the manager (the model loads on the first job, once per actor); ``__call__`` runs a
+batch of jobs (``{"job": [json, ...]}``) and returns ``{"outcome": [json, ...]}``.
+Outputs are written by the actor to the shared output folder.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+
+class BatchWorker:
+    """One actor: one manager, the batch's models, jobs in, outcomes out."""
+
+    def __init__(self, model: str, textmask_model: str | None = None, device: str | None = None,
+                 threads: int | None = None) -> None:
+        if threads:
+            import torch
+
+            torch.set_num_threads(threads)
+        from ..engine.manager import PipelineManager
+
+        self.mgr = PipelineManager(device=device)
+        self.mgr.configure(model=model, textmask_model=textmask_model)
+
+    def __call__(self, batch: dict[str, Any]) -> dict[str, list[str]]:
+        from .jobs import Job
+        from .work import run_job
+
+        outcomes = [run_job(Job.from_json(str(text)), self.mgr) for text in batch["job"]]
+        return {"outcome": [json.dumps(o.as_dict()) for o in outcomes]}
+
+
+__all__ = ["BatchWorker"]
