@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import random
+import shlex
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -38,7 +39,7 @@ REFUSED_SAMPLERS = {
                    "(it fell back to the model's own), so no image of it can be reproduced; "
                    "use k_dpmpp_2 (DPM++ 2M) or k_euler_a (ancestral)",
 }
-INFILL_METHODS = ("patchmatch", "telea", "tile", "color")
+INFILL_METHODS = ("patchmatch", "telea", "tile", "color", "auto")  # auto: by the hole (imaging.infill)
 MAX_STEPS = 1000
 MAX_SIDE = 8192
 MAX_SEED = 2**32 - 1
@@ -107,6 +108,7 @@ class Param:
     slot: int = 0
     per_image: bool = False
     control: Control | None = None
+    is_path: bool = False  # a file or Hub id: printed shell-quoted only where needed, not as a prompt
 
     def default_for(self, operation: str) -> Any:
         """The default of this parameter for ``operation`` (``"inpaint"``, ``"outcrop"``, ...)."""
@@ -165,6 +167,8 @@ class Param:
             return [switch] if value else []
         if isinstance(value, float):
             return [switch, number_text(value)]
+        if isinstance(value, str) and self.is_path:
+            return [switch, shlex.quote(value)]
         if isinstance(value, str) and not self.choices:
             return [switch, quote(value)]
         return [switch, str(value)]
@@ -253,11 +257,14 @@ PARAMS: tuple[Param, ...] = (
           control=Control("Negative", kind="line", placeholder="what to avoid")),
     Param("color_correct", bool, False, "match the painted area's colours to the kept pixels",
           switches=("--color_correct",)),
+    Param("soft", bool, False, "soft inpainting: a mask value m in (0, 1) changes a pixel only in the last m "
+          "share of the steps (differential diffusion)",
+          switches=("--soft",), control=Control("Soft (--soft)", kind="checkbox")),
     Param("iterations", int, 1, "images to make, with seeds S, S+1, ...",
           switches=("-n", "--iterations"), metavar="N", low=1, high=1000, printed=None,
           control=Control("Images (-n)", kind="slider", high=8)),
-    Param("model", str, None, "the diffusion model (hub id, folder or .safetensors file)",
-          optional=True, none_means="the manager's default", printed=None),
+    Param("model", str, None, "the diffusion model for this line (hub id, folder or .safetensors file)",
+          switches=("--model",), metavar="M", optional=True, none_means="the manager's default", is_path=True),
 )
 
 #: The rows by name.

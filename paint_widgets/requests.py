@@ -56,6 +56,7 @@ class GenerationParams:
     tile_size: int = 32
     infill_method: str = "patchmatch"
     color_correct: bool = False
+    soft: bool = False  # --soft: differential diffusion (the mask's value = share of steps that change it)
     model: str | None = None
 
     def __post_init__(self) -> None:

@@ -42,7 +42,8 @@ def mgr(tiny_models: dict[str, Path]):
     manager.release()
     manager.budget_bytes = None
     manager.loads = manager.generations = 0  # counters per test
-    manager.configure(model=str(tiny_models["sd-inpaint"]), textmask_model=str(tiny_models["clipseg"]))
+    manager.configure(model=str(tiny_models["sd-inpaint"]), textmask_model=str(tiny_models["clipseg"]),
+                      model_config="", lora_dir="")
     yield manager
     manager.release()
 

@@ -223,7 +223,8 @@ def test_each_switch_parses_prints_and_parses_back(p: Param) -> None:
         assert " ".join(words) in line
 
 
-#: Lines printed by the code before the table (same requests): they must not change by a byte.
+#: Lines printed by the code before the table (same requests): they must not change by a byte
+#: (but for ``--model``, printed since the models issue so a line replays with its model).
 EVERY = GenerationParams(
     prompt='say "hi"', negative_prompt='no "x"', steps=10, cfg=12.25, strength=0.9, seed=3, sampler="ddim",
     iterations=3, width=512, height=640, inpaint_replace=0.5, seam_size=8, seam_blur=4, seam_strength=0.5,
@@ -233,7 +234,7 @@ BYTE_IDENTICAL = [
      (7, 512, 640),
      r'''"say \"hi\"" -s 10 -S 7 -W 512 -H 640 -C 12.25 -I 'my pics/x.png' -A ddim -f 0.9 -r 0.5 --seam_size 8 '''
      r'''--seam_blur 4 --seam_strength 0.5 --seam_steps 6 --tile_size 16 --infill_method telea '''
-     r'''--negative_prompt "no \"x\"" --color_correct -M m.png --invert_mask'''),
+     r'''--negative_prompt "no \"x\"" --color_correct --model m -M m.png --invert_mask'''),
     (InpaintRequest(image="x", params=GenerationParams(prompt="medusa with cobras", cfg=20),
                     image_ref="./test-pictures/curly.png", text_mask=("hair", 0.5)),
      (801380492, 512, 512),
@@ -242,12 +243,12 @@ BYTE_IDENTICAL = [
     (OutcropRequest(image="x", top=128, right=64, params=EVERY, image_ref="curly.png"), (7, 576, 704),
      r'''!fix curly.png --outcrop top 128 right 64 -p "say \"hi\"" -S 7 -s 10 -C 12.25 -A ddim -r 0.5 '''
      r'''--seam_size 8 --seam_blur 4 --seam_strength 0.5 --seam_steps 6 --tile_size 16 --infill_method telea '''
-     r'''--negative_prompt "no \"x\"" --color_correct'''),
+     r'''--negative_prompt "no \"x\"" --color_correct --model m'''),
     (OutcropRequest(image="x", top=64, image_ref="curly.png"), (7, 576, 704), "!fix curly.png --outcrop top 64 -S 7"),
     (OutpaintRequest(image="x", direction="top", pixels=64, params=EVERY, image_ref="curly.png"), (7, 512, 512),
      r'''!fix curly.png -D top 64 -p "say \"hi\"" -S 7 -s 10 -C 12.25 -f 0.9 -A ddim -r 0.5 --seam_size 8 '''
      r'''--seam_blur 4 --seam_strength 0.5 --seam_steps 6 --tile_size 16 --infill_method telea '''
-     r'''--negative_prompt "no \"x\"" --color_correct'''),
+     r'''--negative_prompt "no \"x\"" --color_correct --model m'''),
     (OutpaintRequest(image="x", direction="top", image_ref="curly.png"), (7, 512, 512), "!fix curly.png -D top -S 7"),
 ]
 

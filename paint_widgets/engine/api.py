@@ -6,9 +6,8 @@ widgets and the command language build, then runs it on the kernel's manager.
 
 from __future__ import annotations
 
-import dataclasses
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..cancel import CancelToken
@@ -16,6 +15,7 @@ from ..io import ImageLike
 from ..requests import GenerationParams, InpaintRequest, OutcropRequest, OutpaintRequest
 from ..result import Result
 from .denoise import ProgressFn
+from .loras import check_loras, with_loras
 from .manager import PipelineManager, manager
 
 
@@ -39,10 +39,12 @@ def inpaint(
     width: int | None = None,
     height: int | None = None,
     model: str | None = None,
+    loras: Mapping[str, float] | None = None,
     progress: ProgressFn | None = None,
     invert_mask: bool = False,
     text_mask: str | tuple[str, float] | None = None,
     color_correct: bool = False,
+    soft: bool = False,
     seam_size: int = 0,
     seam_blur: int = 0,
     seam_strength: float = 0.7,
@@ -64,13 +66,23 @@ def inpaint(
     An RGBA ``image`` whose transparent area touches its border is outpainted: the
     transparent area is infilled (``infill_method``, ``tile_size``) before generation,
     a seam pass runs if ``seam_size > 0``, and the opaque pixels stay identical.
+
+    ``loras={"name or file.safetensors": weight}``: LoRAs, appended to the prompt as
+    InvokeAI's ``withLora(name,weight)`` (so the printed line replays with them); a name
+    is looked up in ``manager().configure(lora_dir=...)``.
+
+    ``soft=True`` (``--soft``): soft inpainting. A mask value ``m`` between 0 and 1
+    (partial alpha, a grey ``-M``, a feathered edge, a soft brush) lets the pixel
+    follow the original until the last ``m`` share of the denoising steps
+    (differential diffusion); without it, such a pixel is repainted fully and only
+    blended by ``m`` at paste-back.
     """
     if isinstance(text_mask, str):
         text_mask = (text_mask, 0.5)
     params = GenerationParams(
-        prompt=prompt, negative_prompt=negative_prompt, steps=steps, cfg=cfg, strength=strength,
+        prompt=with_loras(prompt, loras), negative_prompt=negative_prompt, steps=steps, cfg=cfg, strength=strength,
         seed=seed, sampler=sampler, iterations=iterations, width=width, height=height,
-        inpaint_replace=inpaint_replace, color_correct=color_correct, model=model,
+        inpaint_replace=inpaint_replace, color_correct=color_correct, soft=soft, model=model,
         seam_size=seam_size, seam_blur=seam_blur, seam_strength=seam_strength, seam_steps=seam_steps,
         tile_size=tile_size, infill_method=infill_method,
     )
@@ -148,9 +160,9 @@ def run(request: Any, *, progress: ProgressFn | None = None, mgr: PipelineManage
     mgr = mgr or manager()
     if not isinstance(request, (InpaintRequest, OutcropRequest, OutpaintRequest)):
         raise TypeError(f"not a generation request: {type(request).__name__}")
-    params = request.params
-    request = dataclasses.replace(request, params=params.with_(model=params.model or mgr.default_model()))
-    with mgr.session(cancel, on_wait=on_wait):
+    check_loras(request.params.prompt, mgr.lora_dir())  # an unknown LoRA: refused before any work
+    # the model of this moment, kept for the whole run (the line prints --model only if given)
+    with mgr.session(cancel, on_wait=on_wait, model=request.params.model or mgr.default_model()):
         if isinstance(request, InpaintRequest):
             from .inpainting import run_inpaint
 

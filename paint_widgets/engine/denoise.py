@@ -17,6 +17,16 @@ The model's family (:mod:`.families`) decides the rest: SDXL's pipelines get the
 size conditioning (``original_size = target_size`` = the generated size, crop at
 0, 0: the window is a whole picture to the model), its latents their own preview
 factors, and an fp16 SDXL VAE that asks for it decodes in fp32.
+
+Soft inpainting (``soft=True``, ``--soft``) is differential diffusion (Levin & Fried,
+2023): a mask value ``m`` in (0, 1) is how much of the run a pixel may change for.
+At the end of step ``i`` of ``n``, every latent cell that still has more than its
+``ceil(m * n)`` last steps to go is reset to the original latents noised to the
+next step's timestep (:class:`SoftSteps`), so it follows the original until the last
+``m`` share of the steps and is then denoised freely; ``m = 1`` is never reset,
+``m = 0`` always (it ends on the clean original). The same callback serves 4- and
+9-channel UNets of every family; the 9-channel UNet's mask input stays the hard
+union ``m > 0``.
 """
 
 from __future__ import annotations
@@ -93,12 +103,101 @@ class DenoiseSettings:
     sampler: str
     seed: int
     inpaint_replace: float = 0.0
+    soft: bool = False  # the mask's value is the share of steps a pixel changes for (differential diffusion)
 
 
 def latent_mask(paint: np.ndarray, height: int, width: int, factor: int) -> torch.Tensor:
     """The hard paint mask at latent resolution, as diffusers' inpaint pipeline sees it."""
     hard = Image.fromarray(((paint > 0) * 255).astype(np.uint8)).resize((width // factor, height // factor), Image.Resampling.NEAREST)
     return torch.from_numpy(np.asarray(hard, dtype=np.float32) / 255.0)[None, None]
+
+
+def soft_latent_mask(paint: np.ndarray, height: int, width: int, factor: int) -> torch.Tensor:
+    """The paint values averaged over each latent cell (area resampling): ``(1, 1, h/f, w/f)`` float32.
+
+    Soft inpainting's per-cell amount of change; a cell half covered by a hard mask
+    gets 0.5, so a hard edge becomes a one-cell ramp rather than a step.
+    """
+    values = Image.fromarray(np.clip(paint, 0.0, 1.0).astype(np.float32))
+    cells = values.resize((width // factor, height // factor), Image.Resampling.BOX)
+    return torch.from_numpy(np.clip(np.asarray(cells, dtype=np.float32), 0.0, 1.0))[None, None]
+
+
+@contextlib.contextmanager
+def _wrapped(pipe: Any, name: str, wrapper: Callable[[Callable[..., Any]], Callable[..., Any]]) -> Iterator[None]:
+    """Replace ``pipe.name`` by ``wrapper(pipe.name)`` for the block, restoring what was there.
+
+    Wrappers nest (``-r`` and ``--soft`` both wrap ``prepare_latents``): each puts
+    back the attribute it found, instance attribute or none.
+    """
+    had, before = name in vars(pipe), vars(pipe).get(name)
+    setattr(pipe, name, wrapper(getattr(pipe, name)))
+    try:
+        yield
+    finally:
+        if had:
+            setattr(pipe, name, before)
+        else:
+            delattr(pipe, name)
+
+
+class SoftSteps:
+    """Differential diffusion in a ``callback_on_step_end``: soft pixels follow the original longer.
+
+    :meth:`capture` wraps the pipeline's ``prepare_latents`` to keep the noise it
+    drew and the original's latents (returned by diffusers for a 4-channel UNet,
+    encoded here for a 9-channel one, with a generator of its own so the pipeline's
+    random draws are unchanged); :meth:`apply` resets, after step ``i``, the cells
+    whose value ``m`` satisfies ``m * n <= n - (i + 1)`` to the original noised to the
+    next timestep (the clean original after the last step).
+    """
+
+    def __init__(self, mask: torch.Tensor, seed: int) -> None:
+        self.mask = mask
+        self.seed = int(seed)
+        self.noise: torch.Tensor | None = None
+        self.image_latents: torch.Tensor | None = None
+
+    def capture(self, pipe: Any) -> contextlib.AbstractContextManager[None]:
+        """Keep the noise and the original latents from ``pipe.prepare_latents`` during the block."""
+
+        def wrap(original: Callable[..., Any]) -> Callable[..., Any]:
+            def prepare_latents(*args: Any, **kwargs: Any) -> Any:
+                out = original(*args, **kwargs)
+                latents, self.noise = out[0], out[1]
+                if len(out) > 2:
+                    self.image_latents = out[2]
+                else:
+                    image = kwargs["image"].to(device=latents.device, dtype=latents.dtype)
+                    if image.shape[1] == latents.shape[1]:  # already latents
+                        self.image_latents = image
+                    else:
+                        generator = torch.Generator(device="cpu").manual_seed(self.seed)
+                        with torch.no_grad():
+                            self.image_latents = pipe._encode_vae_image(image=image, generator=generator)
+                return out
+
+            return prepare_latents
+
+        return _wrapped(pipe, "prepare_latents", wrap)
+
+    def apply(self, pipe: Any, i: int, latents: torch.Tensor) -> torch.Tensor:
+        """``latents`` after step ``i`` with the cells still following the original reset to it."""
+        if self.noise is None or self.image_latents is None:
+            return latents
+        n = int(getattr(pipe, "_num_timesteps", 0) or 0)
+        if n <= 0:
+            return latents
+        remaining = n - (i + 1)
+        mask = self.mask.to(device=latents.device)
+        keep = mask * n <= remaining + 1e-4  # still before its last ceil(m * n) steps
+        if not bool(keep.any()):
+            return latents
+        original = self.image_latents.to(device=latents.device, dtype=latents.dtype)
+        if remaining > 0:
+            timesteps = pipe.scheduler.timesteps[-n:]
+            original = pipe.scheduler.add_noise(original, self.noise.to(original), timesteps[i + 1:i + 2])
+        return torch.where(keep, original.to(latents.dtype), latents)
 
 
 @contextlib.contextmanager
@@ -112,23 +211,22 @@ def inpaint_replace(pipe: Any, amount: float, mask: torch.Tensor) -> Iterator[No
     if amount <= 0:
         yield
         return
-    original = pipe.prepare_latents
 
-    def prepare_latents(*args: Any, **kwargs: Any):
-        out = original(*args, **kwargs)
-        latents, noise = out[0], out[1]
-        if kwargs.get("is_strength_max", True):
-            fresh = noise * pipe.scheduler.init_noise_sigma
-        else:
-            fresh = pipe.scheduler.add_noise(torch.zeros_like(latents), noise, kwargs["timestep"])
-        weight = (mask * amount).to(device=latents.device, dtype=latents.dtype)
-        return (torch.lerp(latents, fresh, weight), *out[1:])
+    def wrap(original: Callable[..., Any]) -> Callable[..., Any]:
+        def prepare_latents(*args: Any, **kwargs: Any) -> Any:
+            out = original(*args, **kwargs)
+            latents, noise = out[0], out[1]
+            if kwargs.get("is_strength_max", True):
+                fresh = noise * pipe.scheduler.init_noise_sigma
+            else:
+                fresh = pipe.scheduler.add_noise(torch.zeros_like(latents), noise, kwargs["timestep"])
+            weight = (mask * amount).to(device=latents.device, dtype=latents.dtype)
+            return (torch.lerp(latents, fresh, weight), *out[1:])
 
-    pipe.prepare_latents = prepare_latents
-    try:
+        return prepare_latents
+
+    with _wrapped(pipe, "prepare_latents", wrap):
         yield
-    finally:
-        del pipe.prepare_latents
 
 
 class _DropTruncationLog(logging.Filter):
@@ -244,8 +342,11 @@ def denoise_masked(
     factor = int(getattr(pipe, "vae_scale_factor", 8))
     hard = Image.fromarray(((paint > 0) * 255).astype(np.uint8))
     total_steps = max(int(settings.steps * settings.strength), 1)
+    soft = SoftSteps(soft_latent_mask(paint, height, width, factor), settings.seed) if settings.soft else None
 
     def on_step_end(p: Any, i: int, t: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+        if soft is not None and kwargs.get("latents") is not None:
+            kwargs["latents"] = soft.apply(p, i, kwargs["latents"])
         if progress is not None and not p._interrupt:
             total = getattr(p, "_num_timesteps", None) or total_steps
             progress(Step(min(i + 1, total), total, kwargs.get("latents"), family.preview, factor))
@@ -264,7 +365,10 @@ def denoise_masked(
     upcast_logger = logging.getLogger("diffusers.models.modeling_utils")
     if _UPCAST_FILTER not in upcast_logger.filters:
         upcast_logger.addFilter(_UPCAST_FILTER)
-    with inpaint_replace(pipe, settings.inpaint_replace, latent_mask(paint, height, width, factor)):
+    with contextlib.ExitStack() as hooks:
+        hooks.enter_context(inpaint_replace(pipe, settings.inpaint_replace, latent_mask(paint, height, width, factor)))
+        if soft is not None:
+            hooks.enter_context(soft.capture(pipe))
         output = pipe(
             prompt=settings.prompt,
             negative_prompt=settings.negative_prompt or None,

@@ -10,6 +10,7 @@ transparent borders), seeds per iteration and how a result records each image.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from dataclasses import dataclass
 
@@ -24,6 +25,7 @@ from ..requests import GenerationParams
 from ..result import Result
 from .crop import choose_region, crop_padding_for, generation_size, native_size, reach_box
 from .denoise import DenoiseSettings, ProgressFn, denoise_masked
+from .loras import check_loras, split_loras, use_loras
 from .manager import PipelineManager
 
 #: Paste-back: grow the paint area by this much, then feather over this much.
@@ -64,9 +66,16 @@ def generate_on_canvas(
     ``"crop"`` only the padded box around the mask, at the model's native size
     (:mod:`.crop`); ``"auto"`` crops a small mask on a large image. Pixels outside
     the generated window and outside the feathered mask come back unchanged.
+
+    With ``settings.soft`` the mask's values already set how much each pixel changed
+    during denoising, so paste-back blends through the hard union (``paint > 0``)
+    instead of the values again (which would apply them twice).
     """
     with mgr.generating() as cancel:
         pipe = mgr.pipeline(model)
+        prompt, _ = split_loras(settings.prompt)  # withLora(...) reaches the adapters, not the encoder
+        use_loras(pipe, check_loras(settings.prompt, mgr.lora_dir()), label=model or mgr.default_model())
+        settings = dataclasses.replace(settings, prompt=prompt)
         native = native_size(pipe)
         box = choose_region(canvas.paint, region, crop_padding_for(crop_padding, PASTE_DILATE, PASTE_BLUR), native)
         window = canvas if box is None else crop_canvas(canvas, box)
@@ -81,7 +90,8 @@ def generate_on_canvas(
         generated = np.asarray(Image.fromarray(generated).resize((w, h), Image.Resampling.LANCZOS))
     if color_correct:
         generated = colour_correct(window.rgb, generated, window.paint)
-    pasted = paste_near_mask(window.rgb, generated, window.paint)
+    paste = (window.paint > 0).astype(np.float32) if settings.soft else window.paint
+    pasted = paste_near_mask(window.rgb, generated, paste)
     if box is None:
         return pasted
     out = canvas.rgb.copy()
@@ -132,6 +142,8 @@ def extend_canvas(
 
     ``paint`` is 1 where the canvas is new (and partial where an ``-I`` image was
     partly transparent); pixels with ``paint == 0`` are returned unchanged.
+    ``params.soft`` applies to the main pass (partial alpha changes less); the seam
+    pass keeps its blurred band as a plain mask.
     """
     keep = paint <= 0
     hole = paint >= 1.0
@@ -139,6 +151,7 @@ def extend_canvas(
     main = DenoiseSettings(
         prompt=params.prompt, negative_prompt=params.negative_prompt, steps=params.steps, cfg=params.cfg,
         strength=params.strength, sampler=params.sampler, seed=seed, inpaint_replace=params.inpaint_replace,
+        soft=params.soft,
     )
     out = generate_on_canvas(mgr, Canvas(filled, paint), main, model=params.model, progress=progress,
                              color_correct=params.color_correct)

@@ -103,6 +103,7 @@ def run_inpaint(request: InpaintRequest, mgr: PipelineManager, *, progress: Prog
             settings = DenoiseSettings(
                 prompt=p.prompt, negative_prompt=p.negative_prompt, steps=p.steps, cfg=p.cfg,
                 strength=p.strength, sampler=p.sampler, seed=seed, inpaint_replace=p.inpaint_replace,
+                soft=p.soft,
             )
             out = generate_on_canvas(mgr, canvas, settings, model=p.model, progress=progress,
                                      color_correct=p.color_correct, region=request.region,

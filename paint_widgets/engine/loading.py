@@ -576,10 +576,12 @@ def load_inpaint_pipeline(source: str, *, dtype: torch.dtype, allow_pickle: bool
     A folder or Hub id (downloaded first) loads with the inpainting class of its family,
     read from ``model_index.json`` (:func:`.families.family_of`: SD 1.x/2.x with a 9- or
     a 4-channel UNet, SDXL); an unrecognised one through ``AutoPipelineForInpainting``.
-    A single file goes through ``from_single_file``.
+    A single file goes through ``from_single_file`` of its family's class (the family
+    read from its tensor names), with ``config`` (a local diffusers folder of the same
+    family) for the component configs, or the configs diffusers fetches for it.
     """
     import diffusers
-    from diffusers import AutoPipelineForInpainting, StableDiffusionInpaintPipeline
+    from diffusers import AutoPipelineForInpainting
 
     from . import families
 
@@ -601,9 +603,7 @@ def load_inpaint_pipeline(source: str, *, dtype: torch.dtype, allow_pickle: bool
                         f"{source} is {what}, which can run code when loaded; convert it to "
                         ".safetensors, or pass allow_pickle=True if you trust its source"
                     )
-                if config:
-                    common["config"] = config
-                return StableDiffusionInpaintPipeline.from_single_file(str(path), **common)
+                return _from_single_file(source, path, config, common)
             # the class the model's family loads with (read from model_index.json, :mod:`.families`)
             family = families.family_of(folder)
             pipeline_cls = getattr(diffusers, family.pipeline_class, None) or AutoPipelineForInpainting
@@ -621,6 +621,54 @@ def load_inpaint_pipeline(source: str, *, dtype: torch.dtype, allow_pickle: bool
         if is_out_of_memory(err):
             raise
         raise _explain(source, err, allow_pickle, folder=folder) from err
+
+
+#: The Hub repo whose configs diffusers fetches for a single file: (family, 9-channel UNet) ->
+#: repo, as ``diffusers.loaders.single_file_utils.DIFFUSERS_DEFAULT_PIPELINE_PATHS`` says.
+SINGLE_FILE_CONFIG_REPOS = {
+    ("sd1", True): "stable-diffusion-v1-5/stable-diffusion-inpainting",
+    ("sd1", False): "stable-diffusion-v1-5/stable-diffusion-v1-5",
+    ("sd2", True): "stabilityai/stable-diffusion-2-inpainting",
+    ("sd2", False): "stabilityai/stable-diffusion-2-1",
+    ("sdxl", True): "diffusers/stable-diffusion-xl-1.0-inpainting-0.1",
+    ("sdxl", False): "stabilityai/stable-diffusion-xl-base-1.0",
+}
+
+
+def _from_single_file(source: str, path: Path, config: str | None, common: dict[str, Any]) -> Any:
+    """``<family's pipeline class>.from_single_file(path)``; offline, a config folder or a cached repo is needed."""
+    import diffusers
+    from huggingface_hub import constants, try_to_load_from_cache
+
+    from . import families
+
+    family = families.family_of(path)
+    if not family.generates or family.name == "unknown":
+        what = "not a Stable Diffusion 1.x, 2.x or SDXL checkpoint" if family.name == "unknown" else \
+            f"a {family.label} checkpoint, which loads from its diffusers folder or Hub id only"
+        raise ModelLoadError(f"{source} is {what}; single files of SD 1.x, SD 2.x and SDXL load")
+    pipeline_cls = getattr(diffusers, family.pipeline_class)
+    options = dict(common)
+    if family.name in ("sd1", "sd2"):
+        options.update(safety_checker=None, requires_safety_checker=False)
+    if config:
+        folder = Path(os.path.expanduser(config))
+        if not (folder / "model_index.json").is_file():
+            raise ModelLoadError(f"model config {config} for {source} must be a diffusers folder (with model_index.json) "
+                                 f"of a {family.label} model")
+        options.update(config=str(folder), local_files_only=True)
+    elif constants.HF_HUB_OFFLINE:
+        repo = SINGLE_FILE_CONFIG_REPOS[(family.name, bool(family.inpaint_unet))]
+        if not isinstance(try_to_load_from_cache(repo, "model_index.json"), str):
+            raise ModelLoadError(
+                f"{source} is a single {family.label} file: its configs (UNet, VAE, text encoders, tokenizers, "
+                f"scheduler) come from {repo}, which is not in the local cache and the Hub is offline "
+                "(HF_HUB_OFFLINE=1); give a local diffusers folder of the same family with "
+                "manager().configure(model_config=FOLDER) or PAINT_WIDGETS_MODEL_CONFIG=FOLDER, "
+                "or go online once so it is downloaded"
+            )
+        options.update(local_files_only=True)
+    return pipeline_cls.from_single_file(str(path), **options)
 
 
 @_explained("textmask")

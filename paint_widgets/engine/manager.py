@@ -59,6 +59,8 @@ class PipelineManager:
         self.generations = 0
         self._model: str | None = None
         self._textmask_model: str | None = None
+        self._model_config: str | None = None
+        self._lora_dir: str | None = None
         self._residents: OrderedDict[tuple[str, str], _Resident] = OrderedDict()
         self._runs: set[CancelToken] = set()  # the tokens of the runs holding the manager
         self._local = threading.local()  # this thread's run, while it holds the manager
@@ -68,8 +70,15 @@ class PipelineManager:
     def configure(self, *, model: str | None = None, textmask_model: str | None = None,
                   device: str | torch.device | None = None, dtype: str | torch.dtype | None = None,
                   budget_bytes: int | None = None, allow_pickle: bool | None = None,
-                  fast: bool | str | None = None) -> PipelineManager:
+                  fast: bool | str | None = None, model_config: str | None = None,
+                  lora_dir: str | None = None) -> PipelineManager:
         """Set this kernel's defaults. Changing device, dtype or fast releases resident models.
+
+        ``model_config``: a local diffusers folder of the same family as a single
+        ``.safetensors`` model file, whose configs and tokenizers it loads with (needed
+        offline unless diffusers' default config repo for it is cached; see the README).
+        ``lora_dir``: the folder ``withLora(name,weight)`` finds ``name.safetensors`` in
+        (InvokeAI's ``loras`` folder; :mod:`paint_widgets.engine.loras`).
 
         ``fast=True``: SDPA attention and channels_last on every diffusion model loaded
         from now on; ``fast="compile"`` also ``torch.compile``s the UNet and the VAE
@@ -82,6 +91,10 @@ class PipelineManager:
             loading.describe_source(str(model))
         if textmask_model is not None:
             loading.describe_source(str(textmask_model))
+        if model_config and not os.path.isdir(os.path.expanduser(str(model_config))):
+            raise InvalidInputError(f"model_config must be a local diffusers folder, not {model_config!r}")
+        if lora_dir and not os.path.isdir(os.path.expanduser(str(lora_dir))):
+            raise InvalidInputError(f"lora_dir must be a folder of .safetensors LoRAs, not {lora_dir!r}")
         if budget_bytes is not None:
             budget_bytes = int(require_number(budget_bytes, "budget_bytes", low=0, low_open=True))
         # a device this machine has, a dtype it runs (one-line InvalidInputError naming the choices)
@@ -98,6 +111,10 @@ class PipelineManager:
             self._model = str(model)
         if textmask_model is not None:
             self._textmask_model = str(textmask_model)
+        if model_config is not None:
+            self._model_config = str(model_config) or None
+        if lora_dir is not None:
+            self._lora_dir = str(lora_dir) or None
         if allow_pickle is not None:
             self.allow_pickle = bool(allow_pickle)
         if budget_bytes is None and setting is None and device is None and dtype is None:
@@ -115,8 +132,22 @@ class PipelineManager:
                     self.device, self.dtype = new_device, new_dtype
         return self
 
+    def lora_dir(self) -> str | None:
+        """``configure(lora_dir=)`` > ``$PAINT_WIDGETS_LORA_DIR`` > None (LoRAs by path only)."""
+        return self._lora_dir or os.environ.get("PAINT_WIDGETS_LORA_DIR") or None
+
+    def model_config(self) -> str | None:
+        """``configure(model_config=)`` > ``$PAINT_WIDGETS_MODEL_CONFIG`` > None (diffusers' default configs)."""
+        return self._model_config or os.environ.get("PAINT_WIDGETS_MODEL_CONFIG") or None
+
     def default_model(self) -> str:
-        """Per-call ``model=`` > ``configure(model=)`` > ``$PAINT_WIDGETS_MODEL`` > the default."""
+        """Per-call ``model=`` > ``configure(model=)`` > ``$PAINT_WIDGETS_MODEL`` > the default.
+
+        Inside a :meth:`session` given a model, that model (in the session's thread).
+        """
+        pinned = getattr(self._local, "model", None)
+        if pinned:
+            return str(pinned)
         return self._model or os.environ.get("PAINT_WIDGETS_MODEL") or loading.DEFAULT_MODEL
 
     def default_textmask_model(self) -> str:
@@ -185,7 +216,8 @@ class PipelineManager:
         """Load (downloading a Hub id first), move to the device; progress to :func:`hub.report_loads`."""
         device = str(self.device)
         if kind == "diffusion":
-            pipe = loading.load_inpaint_pipeline(source, dtype=self.dtype, allow_pickle=self.allow_pickle)
+            pipe = loading.load_inpaint_pipeline(source, dtype=self.dtype, allow_pickle=self.allow_pickle,
+                                                 config=self.model_config())
             hub.report(hub.LoadProgress(source, "load", device=device))
             pipe.to(self.device)
             pipe.set_progress_bar_config(disable=True)
@@ -286,13 +318,15 @@ class PipelineManager:
 
     @contextlib.contextmanager
     def session(self, cancel: CancelToken | None = None, *,
-                on_wait: Callable[[], None] | None = None) -> Iterator[CancelToken]:
+                on_wait: Callable[[], None] | None = None, model: str | None = None) -> Iterator[CancelToken]:
         """Hold the manager for one whole run: all its passes go before anyone else's.
 
         Waits for a run of another thread to finish, calling ``on_wait`` once if it has
         to, and gives up with :class:`CancelledError` as soon as ``cancel`` is set while
         waiting. Re-entrant: a pass inside a session (same thread) joins it and shares its
-        token. Yields the run's token (a new one if none is given).
+        token. Yields the run's token (a new one if none is given). ``model``: the
+        default model for this run, whatever ``configure(model=...)`` says meanwhile
+        (:meth:`default_model` returns it in this thread until the session ends).
         """
         outer: CancelToken | None = getattr(self._local, "token", None)
         if outer is not None:
@@ -304,14 +338,14 @@ class PipelineManager:
                 on_wait()
             while not self.lock.acquire(timeout=0.05):
                 token.check()
-        self._local.token = token
+        self._local.token, self._local.model = token, model
         self._runs.add(token)
         try:
             token.check()  # cancelled before it started (or while it waited)
             yield token
         finally:
             self._runs.discard(token)
-            self._local.token = None
+            self._local.token = self._local.model = None
             self.lock.release()
 
     @contextlib.contextmanager

@@ -17,6 +17,15 @@ antialiased echo never outlives the stroke.
 
 Events arrive in view (canvas) pixels; images larger than ``max_view`` are shown
 scaled to fit and events are mapped back to image pixels (:class:`ViewMap`).
+
+Soft painting (for ``--soft``): with ``hardness < 1`` the brush's edge falls off
+linearly from ``hardness x radius`` to the radius, and ``brush_opacity < 1`` caps
+what it paints. Values go to ``painter.soft_mask`` (float32, 0..1, kept as 256
+levels); a stroke raises each pixel to at most its brush value (the eraser lowers
+it to at least one minus that), so going over a pixel twice in one stroke or in
+two does not darken it past the brush. ``painter.mask`` stays the bool ``soft_mask > 0``.
+Once a soft value exists the overlay shows each pixel at ``opacity x value``; a
+hard painter never allocates the levels and draws as before.
 """
 
 from __future__ import annotations
@@ -38,7 +47,14 @@ from traitlets import Enum, Float, Int, validate
 
 from ..errors import InvalidInputError, MaskError
 from ..imaging.box import Box
-from ..imaging.brush import mask_runs, overlay_rgba, polyline_cover, stamp_segment
+from ..imaging.brush import (
+    mask_runs,
+    overlay_rgba,
+    polyline_cover,
+    segment_box,
+    segment_footprint,
+    stamp_segment,
+)
 from ..imaging.masks import as_paint_mask, bounding_box, mask_from_alpha, mask_from_mask_image
 from ..io import ImageLike, load_image
 from ._canvas import (
@@ -89,15 +105,35 @@ class _Edit:
 
     box: Box
     data: bytes
+    levels: bool = False  # ``data`` is the XOR of the soft levels (uint8), not of the mask bits
 
     @classmethod
     def from_diff(cls, box: Box, diff: np.ndarray) -> _Edit:
         return cls(box, zlib.compress(np.packbits(diff, axis=None).tobytes(), 1))
 
-    def apply(self, mask: np.ndarray) -> None:
+    @classmethod
+    def from_levels(cls, box: Box, diff: np.ndarray) -> _Edit:
+        """An edit of the soft levels: ``diff`` is ``before ^ after`` (uint8) over ``box``."""
+        return cls(box, zlib.compress(np.ascontiguousarray(diff, np.uint8).tobytes(), 1), levels=True)
+
+    def apply(self, mask: np.ndarray, level: np.ndarray | None = None) -> None:
+        """Undo or redo this edit on ``mask`` (and the soft levels, when the painter has them).
+
+        A bit edit recorded before the levels existed sets the levels of the pixels it
+        flips to 0 or 255: undo runs last-in first-out, so those pixels were hard then.
+        """
         box = self.box
+        if self.levels:
+            assert level is not None, "a soft edit needs the painter's levels"
+            diff = np.frombuffer(zlib.decompress(self.data), np.uint8).reshape(box.height, box.width)
+            level[box.slices] ^= diff
+            mask[box.slices] = level[box.slices] > 0
+            return
         bits = np.unpackbits(np.frombuffer(zlib.decompress(self.data), np.uint8), count=box.area)
-        mask[box.slices] ^= bits.reshape(box.height, box.width).astype(bool)
+        flipped = bits.reshape(box.height, box.width).astype(bool)
+        mask[box.slices] ^= flipped
+        if level is not None:
+            level[box.slices][flipped] = np.where(mask[box.slices][flipped], 255, 0).astype(np.uint8)
 
 
 @dataclass
@@ -114,7 +150,9 @@ class _Stroke:
     value: bool
     last: Point
     shape: tuple[int, int]
+    soft: bool = False  # rasterised into the soft levels (``levels`` then holds its XOR)
     flipped: np.ndarray | None = None
+    levels: np.ndarray | None = None
     box: Box | None = None  # union of the boxes it changed
     last_box: Box | None = None  # the last move's box
     path: list[Point] = field(default_factory=list)  # view points, from the mouse-down on
@@ -127,8 +165,20 @@ class _Stroke:
         self.last_box = box
         self.box = box if self.box is None else self.box.union(box)
 
+    def add_levels(self, box: Box, diff: np.ndarray) -> None:
+        """Record a soft move: ``diff`` is the XOR of the levels before and after it over ``box``."""
+        if self.levels is None:
+            self.levels = np.zeros(self.shape, dtype=np.uint8)
+        self.levels[box.slices] ^= diff
+        self.last_box = box
+        self.box = box if self.box is None else self.box.union(box)
+
     def edit(self) -> _Edit | None:
-        if self.box is None or self.flipped is None:
+        if self.box is None:
+            return None
+        if self.soft:
+            return None if self.levels is None else _Edit.from_levels(self.box, self.levels[self.box.slices])
+        if self.flipped is None:
             return None
         return _Edit.from_diff(self.box, self.flipped[self.box.slices])
 
@@ -142,6 +192,8 @@ class MaskPainter(widgets.VBox):
         mask: optional starting mask (bool/float array or PIL image, True/white = paint).
         opacity: overlay opacity in [0, 1].
         color: overlay RGB colour, three whole numbers from 0 to 255.
+        hardness: brush hardness in [0, 1]; below 1 the edge fades out (a soft brush, for ``--soft``).
+        brush_opacity: the value the brush paints, in [0, 1] (1: full paint).
         max_view: longest side of the view (8 to 8192); larger images are shown scaled to fit.
         min_view: images whose longest side is smaller are shown enlarged to it (0 to max_view).
         history: undo steps kept (1 to 10,000).
@@ -159,6 +211,8 @@ class MaskPainter(widgets.VBox):
     tool = Enum(("brush", "eraser"), default_value="brush")
     brush = Int(24)
     opacity = Float(0.5)
+    hardness = Float(1.0)
+    brush_opacity = Float(1.0)
     mask_version = Int(0, read_only=True)
 
     def __init__(
@@ -172,10 +226,14 @@ class MaskPainter(widgets.VBox):
         max_view: int = 768,
         min_view: int = 256,
         history: int = 50,
+        hardness: float = 1.0,
+        brush_opacity: float = 1.0,
     ) -> None:
         enable_colab_widgets()
         brush = check_number(brush, "brush", low=1, integer=True)
         opacity = check_number(opacity, "opacity", low=0.0, high=1.0)
+        hardness = check_number(hardness, "hardness", low=0.0, high=1.0)
+        brush_opacity = check_number(brush_opacity, "brush_opacity", low=0.0, high=1.0)
         color = check_color(color)
         max_view, min_view = check_view(max_view, min_view)
         history = check_number(history, "history", low=1, high=MAX_HISTORY, integer=True)
@@ -183,6 +241,7 @@ class MaskPainter(widgets.VBox):
         self._image = np.asarray(pil)
         h, w = self._image.shape[:2]
         self._mask = np.zeros((h, w), dtype=bool)
+        self._level: np.ndarray | None = None  # uint8 soft values (0..255), made by the first soft edit
         start = None if mask is None else self._as_bool_mask(mask, "mask")  # checked before any widget exists
         self._closed = False
         self._links: list[Any] = []
@@ -212,6 +271,8 @@ class MaskPainter(widgets.VBox):
 
         self.brush = brush
         self.opacity = opacity
+        self.hardness = hardness
+        self.brush_opacity = brush_opacity
         self.observe(self._on_opacity, names="opacity")
         self._connect_events()
         if start is not None:
@@ -228,6 +289,19 @@ class MaskPainter(widgets.VBox):
         view = self._mask.view()
         view.flags.writeable = False
         return view
+
+    @property
+    def soft_mask(self) -> np.ndarray:
+        """The paint values, ``float32 (H, W)`` in [0, 1] (a copy): what ``--soft`` uses.
+
+        1 where a hard brush painted, the brush's value under a soft one (hardness,
+        brush_opacity); ``mask`` is exactly ``soft_mask > 0``.
+        """
+        if self._closed:
+            raise closed_error(self)
+        if self._level is None:
+            return self._mask.astype(np.float32)
+        return self._level.astype(np.float32) / np.float32(255.0)
 
     @property
     def image(self) -> np.ndarray:
@@ -270,20 +344,26 @@ class MaskPainter(widgets.VBox):
             close_parts(self)
             self._image = np.zeros((0, 0, 3), np.uint8)
             self._mask = np.zeros((0, 0), bool)
+            self._level = None
             self._view_image = np.zeros((0, 0, 4), np.uint8)
             self._undo.clear()
             self._redo.clear()
         super().close()
 
-    def rgba(self) -> np.ndarray:
+    def rgba(self, soft: bool = False) -> np.ndarray:
         """The image with the mask as its transparent area: uint8 ``(H, W, 4)``, alpha 0 = paint.
 
         Colour under the transparent area is kept (what ``-I`` wants: no erased colour).
+        ``soft=True``: the soft values as partial transparency (alpha = 255 x (1 - value)),
+        an ``-I`` for ``--soft``.
         """
         if self._closed:
             raise closed_error(self)
         out = to_rgba(self._image)
-        out[..., 3] = np.where(self._mask, 0, 255).astype(np.uint8)
+        if soft and self._level is not None:
+            out[..., 3] = 255 - self._level
+        else:
+            out[..., 3] = np.where(self._mask, 0, 255).astype(np.uint8)
         return out
 
     @property
@@ -307,6 +387,14 @@ class MaskPainter(widgets.VBox):
         self._replace(self._as_bool_mask(mask, "mask"))
 
     @_handler
+    def set_soft_mask(self, values: np.ndarray) -> None:
+        """Replace the mask with soft values (undoable): floats 0..1, uint8 0..255 or bool, high = paint.
+
+        Kept as 256 levels; any value above 0 stays painted (``mask`` is ``values > 0``).
+        """
+        self._replace_levels(_as_levels(as_paint_mask(values, self._mask.shape, what="soft mask")))
+
+    @_handler
     def load_mask(self, source: str | PathLike | Image.Image | np.ndarray | bytes) -> None:
         """Load an ``-M`` style mask file (black / transparent = paint) of the image's size."""
         if isinstance(source, (bytes, bytearray, memoryview)):
@@ -325,15 +413,22 @@ class MaskPainter(widgets.VBox):
 
     @_handler
     def invert(self) -> None:
-        """Swap painted and kept areas (undoable)."""
-        self._replace(~self._mask)
+        """Swap painted and kept areas (undoable); a soft value ``v`` becomes ``1 - v``."""
+        if self._level is not None:
+            self._replace_levels(255 - self._level)
+        else:
+            self._replace(~self._mask)
 
     @_handler
     def fill_from_alpha(self) -> None:
         """Start from the image's transparent area (alpha < 255 = paint); undoable."""
         if self._image.ndim != 3 or self._image.shape[2] != 4:
             raise MaskError("the image has no alpha channel: nothing to fill from")
-        self._replace(mask_from_alpha(self._image) > 0)
+        paint = mask_from_alpha(self._image)
+        if self._level is not None or np.any((paint > 0) & (paint < 1)):  # partial alpha: soft values
+            self._replace_levels(_as_levels(paint))
+        else:
+            self._replace(paint > 0)
 
     @_handler
     def undo(self) -> None:
@@ -374,7 +469,8 @@ class MaskPainter(widgets.VBox):
     def _on_mouse_down(self, x: float, y: float) -> None:
         self._end_stroke()
         p = self.view.to_image(x, y)
-        self._stroke = _Stroke(value=self.tool == "brush", last=p, shape=self._mask.shape,
+        soft = self._level is not None or self.hardness < 1.0 or self.brush_opacity < 1.0
+        self._stroke = _Stroke(value=self.tool == "brush", last=p, shape=self._mask.shape, soft=soft,
                                path=[(float(x), float(y))])
         with held(self.canvas):
             self.canvas[CURSOR].clear()  # hidden while painting: each move then draws on one layer
@@ -448,11 +544,12 @@ class MaskPainter(widgets.VBox):
             size.max = value  # the slider shows the brush that paints, however large
         return value
 
-    @validate("opacity")
-    def _valid_opacity(self, proposal: Any) -> float:
+    @validate("opacity", "hardness", "brush_opacity")
+    def _valid_fraction(self, proposal: Any) -> float:
         value = float(proposal["value"])
         if not np.isfinite(value):
-            raise InvalidInputError(f"opacity must be a number between 0 and 1, not {proposal['value']!r}")
+            name = proposal["trait"].name
+            raise InvalidInputError(f"{name} must be a number between 0 and 1, not {proposal['value']!r}")
         return float(np.clip(value, 0.0, 1.0))
 
     @property
@@ -464,9 +561,9 @@ class MaskPainter(widgets.VBox):
         """The brush radius in view pixels (at least half a pixel, so a stroke always shows)."""
         return max(0.5, self._radius * (self.view.sx + self.view.sy) / 2)
 
-    def _overlay_style(self) -> str:
+    def _overlay_style(self, alpha: float = 1.0) -> str:
         r, g, b = self.color
-        return f"rgba({r}, {g}, {b}, {self.opacity:.4f})"
+        return f"rgba({r}, {g}, {b}, {self.opacity * alpha:.4f})"
 
     def _stroke_to(self, x: float, y: float, echo: bool = True) -> None:
         """Continue the stroke to view point ``(x, y)``: echo the segment, then rasterise it.
@@ -479,12 +576,13 @@ class MaskPainter(widgets.VBox):
         point = (float(x), float(y))
         if echo and point != stroke.path[-1]:
             with held(self.canvas):
-                self._echo_segment(stroke.path[-1], point, stroke.value)
+                self._echo_segment(stroke.path[-1], point, stroke.value,
+                                   self.brush_opacity if stroke.soft else 1.0)
         self._paint_to(self.view.to_image(*point), draw=False)  # raises on a point it cannot place
         stroke.path.append(point)
         stroke.view_radius = max(stroke.view_radius, self._view_radius)
 
-    def _echo_segment(self, a: Point, b: Point, paint: bool) -> None:
+    def _echo_segment(self, a: Point, b: Point, paint: bool, alpha: float = 1.0) -> None:
         """Draw the view segment ``a``–``b`` on the overlay: a round-capped line the brush's width.
 
         Erasing the capsule before filling it keeps the overlay's alpha at ``opacity``
@@ -503,7 +601,7 @@ class MaskPainter(widgets.VBox):
         set_attrs(layer, global_composite_operation="destination-out", stroke_style="#000")
         layer.stroke_line(ax, ay, bx, by)
         if paint:
-            set_attrs(layer, global_composite_operation="source-over", stroke_style=self._overlay_style())
+            set_attrs(layer, global_composite_operation="source-over", stroke_style=self._overlay_style(alpha))
             layer.stroke_line(ax, ay, bx, by)
         else:
             set_attrs(layer, global_composite_operation="source-over")
@@ -512,12 +610,40 @@ class MaskPainter(widgets.VBox):
         """Rasterise the stroke segment from the last point to ``p``; ``draw``: show its box exactly."""
         stroke = self._stroke
         assert stroke is not None
+        if stroke.soft:
+            self._paint_soft_to(p, draw)
+            return
         box, changed = stamp_segment(self._mask, stroke.last, p, self._radius, stroke.value)
         stroke.last = p
         if box is not None and changed is not None and changed.any():
             stroke.add(box, changed)
             if draw:
                 self._draw_overlay(box)
+
+    def _paint_soft_to(self, p: Point, draw: bool) -> None:
+        """The soft brush: raise (eraser: lower) the levels under the segment to the brush's values."""
+        stroke = self._stroke
+        assert stroke is not None
+        level = self._levels()
+        box = segment_box(level.shape, stroke.last, p, self._radius)
+        if box is not None:
+            amount = _as_levels(brush_cover(box, stroke.last, p, self._radius, self.hardness) * self.brush_opacity)
+            crop = level[box.slices]
+            new = np.maximum(crop, amount) if stroke.value else np.minimum(crop, 255 - amount)
+            diff = crop ^ new
+            if diff.any():
+                stroke.add_levels(box, diff)
+                crop[...] = new
+                self._mask[box.slices] = new > 0
+                if draw:
+                    self._draw_overlay(box)
+        stroke.last = p
+
+    def _levels(self) -> np.ndarray:
+        """The soft levels, made from the hard mask (0 or 255) the first time they are needed."""
+        if self._level is None:
+            self._level = np.where(self._mask, 255, 0).astype(np.uint8)
+        return self._level
 
     def _end_stroke(self) -> None:
         """Finish the stroke in progress: repaint where it was echoed, record its undo step."""
@@ -548,6 +674,9 @@ class MaskPainter(widgets.VBox):
         if cover is None:
             return
         vbox, region = cover
+        if self._level is not None:  # soft values: the exact overlay over the whole cover (replaces the echo)
+            self._paint_view(vbox)
+            return
         layer = self.canvas[OVERLAY]
         h, w = region.shape
         bands = -(-h // REPAINT_BAND)
@@ -565,6 +694,9 @@ class MaskPainter(widgets.VBox):
 
     def _replace(self, new: np.ndarray) -> None:
         """Set the whole mask to ``new`` as one undo step; redraw what changed."""
+        if self._level is not None:  # soft values exist: a hard mask is levels 0 and 255
+            self._replace_levels(np.where(new, 255, 0).astype(np.uint8))
+            return
         self._end_stroke()
         diff = self._mask ^ new
         box = bounding_box(diff)
@@ -575,8 +707,24 @@ class MaskPainter(widgets.VBox):
             self._draw_overlay(box)
         self._push(_Edit.from_diff(box, diff[box.slices]))
 
+    def _replace_levels(self, new: np.ndarray) -> None:
+        """Set the soft levels to ``new`` (uint8) as one undo step; redraw what changed."""
+        self._end_stroke()
+        level = self._levels()
+        diff = level ^ new
+        box = bounding_box(diff != 0)
+        if box is None:
+            return
+        level[...] = new
+        self._mask[...] = new > 0
+        with held(self.canvas):
+            self._draw_overlay(box)
+        self._push(_Edit.from_levels(box, diff[box.slices]))
+
     def _apply(self, edit: _Edit) -> None:
-        edit.apply(self._mask)
+        if edit.levels:
+            self._levels()
+        edit.apply(self._mask, self._level)
         with held(self.canvas):
             self._draw_overlay(edit.box)
 
@@ -601,13 +749,24 @@ class MaskPainter(widgets.VBox):
 
     def _draw_overlay(self, box: Box | None) -> None:
         """Redraw the overlay over the view box of image ``box`` (everything if None)."""
+        self._paint_view(self.view.whole_view if box is None else self.view.view_box(box))
+
+    def _paint_view(self, vbox: Box) -> None:
+        """Clear the overlay over view box ``vbox`` and draw it exactly from the mask (or soft levels)."""
         layer = self.canvas[OVERLAY]
-        vbox = self.view.whole_view if box is None else self.view.view_box(box)
         vy0, vx0, vy1, vx1 = vbox
         if vy0 >= vy1 or vx0 >= vx1:
             return
         layer.clear_rect(vx0, vy0, vx1 - vx0, vy1 - vy0)
-        self._fill_overlay(vbox, self.view.sample(self._mask, vbox))
+        if self._level is None:
+            self._fill_overlay(vbox, self.view.sample(self._mask, vbox))
+            return
+        level = self.view.sample(self._level, vbox)
+        if level.any():  # each pixel at opacity x its value: one lossless RGBA image
+            rgba = np.zeros((*level.shape, 4), dtype=np.uint8)
+            rgba[..., :3] = self.color
+            rgba[..., 3] = np.rint(level.astype(np.float32) * self.opacity).astype(np.uint8)
+            layer.put_image_data(rgba, vx0, vy0)
 
     def _fill_overlay(self, vbox: Box, crop: np.ndarray) -> None:
         """Draw the True pixels of ``crop`` (view box ``vbox``, already cleared) in the overlay colour."""
@@ -691,11 +850,23 @@ class MaskPainter(widgets.VBox):
             value=0.5, min=0.0, max=1.0, step=0.05, description="Opacity",
             continuous_update=False, layout=widgets.Layout(width="20em"),
         )
+        hardness = widgets.FloatSlider(
+            value=1.0, min=0.0, max=1.0, step=0.05, description="Hardness",
+            tooltip="Below 1 the brush's edge fades out: soft values for --soft",
+            continuous_update=False, layout=widgets.Layout(width="20em"),
+        )
+        brush_opacity = widgets.FloatSlider(
+            value=1.0, min=0.0, max=1.0, step=0.05, description="Paint",
+            tooltip="The value the brush paints (1: full); partial values matter with --soft",
+            continuous_update=False, layout=widgets.Layout(width="20em"),
+        )
         self._size_slider = size
         self._links = [
             widgets.link((self, "tool"), (tool, "value")),
             widgets.link((self, "brush"), (size, "value")),
             widgets.link((self, "opacity"), (opacity, "value")),
+            widgets.link((self, "hardness"), (hardness, "value")),
+            widgets.link((self, "brush_opacity"), (brush_opacity, "value")),
         ]
 
         def button(label: str, icon: str, tip: str, action: Callable[[], None]) -> widgets.Button:
@@ -719,10 +890,41 @@ class MaskPainter(widgets.VBox):
         h, w = self._mask.shape
         info = widgets.Label(f"{w}x{h} px, shown at {self.view.sx:.0%}")
         row1 = widgets.HBox([tool, size, opacity, info])
+        row_soft = widgets.HBox([hardness, brush_opacity])
         row2 = widgets.HBox([
             self._undo_button, self._redo_button,
             button("Clear", "eraser", "Erase the whole mask", self.clear),
             button("Invert", "adjust", "Swap painted and kept areas", self.invert),
             fill, self._upload,
         ])
-        return [row1, row2]
+        return [row1, row_soft, row2]
+
+
+def brush_cover(box: Box, p0: Point, p1: Point, radius: float, hardness: float) -> np.ndarray:
+    """``float32`` of ``box``'s shape: the brush's value (0..1) at each pixel centre for one segment.
+
+    1 within ``hardness x radius`` of the segment, falling linearly to 0 at ``radius``;
+    at hardness 1 exactly the hard brush's pixels (:func:`segment_footprint`) are 1.
+    """
+    if hardness >= 1.0:
+        return segment_footprint(box, p0, p1, radius).astype(np.float32)
+    y0, x0, y1, x1 = box
+    ys = np.arange(y0, y1, dtype=np.float64)[:, None]
+    xs = np.arange(x0, x1, dtype=np.float64)[None, :]
+    ax, ay = float(p0[0]), float(p0[1])
+    dx, dy = float(p1[0]) - ax, float(p1[1]) - ay
+    length2 = dx * dx + dy * dy
+    t: float | np.ndarray = 0.0 if length2 == 0.0 else np.clip(((xs - ax) * dx + (ys - ay) * dy) / length2, 0.0, 1.0)
+    distance = np.hypot(xs - (ax + t * dx), ys - (ay + t * dy))
+    r = max(float(radius), 0.0)
+    inner = r * max(float(hardness), 0.0)
+    cover = np.clip((r - distance) / max(r - inner, 1e-9), 0.0, 1.0)
+    return cover.astype(np.float32)
+
+
+def _as_levels(values: np.ndarray) -> np.ndarray:
+    """Values 0..1 as uint8 levels 0..255; anything above 0 keeps at least level 1 (it stays painted)."""
+    v = np.clip(np.asarray(values, dtype=np.float32), 0.0, 1.0)
+    levels = np.rint(v * 255.0).astype(np.uint8)
+    levels[(v > 0) & (levels == 0)] = 1
+    return levels

@@ -29,9 +29,10 @@ from PIL import Image
 from ..cancel import CancelToken
 from ..errors import CancelledError, InvalidInputError, MaskError, ModelLoadError, PaintError
 from ..image_defaults import image_defaults
-from ..imaging.infill import infill
+from ..imaging.infill import auto_method, infill
 from ..imaging.outpaint_geometry import outcrop_canvas
 from ..io import ImageLike, NumberedFile, ensure_outdir, load_image, save_numbered
+from ..params import PARAM as PARAMS_BY_NAME
 from ..params import PARAMS
 from ..requests import GenerationParams, InpaintRequest, OutcropRequest
 from ..result import Result
@@ -124,11 +125,12 @@ class Studio(widgets.VBox):
         c = self.param_controls
         main = [c["prompt"], c["negative_prompt"], widgets.HBox([c["steps"], c["cfg"]]),
                 widgets.HBox([c["strength"], c["sampler"]]), widgets.HBox([c["seed"], self.lock_seed, randomise])]
-        more = [c["inpaint_replace"], c["iterations"], widgets.HBox([c["seam_size"], c["seam_blur"]]),
+        more = [widgets.HBox([c["inpaint_replace"], c["soft"]]), c["iterations"],
+                widgets.HBox([c["seam_size"], c["seam_blur"]]),
                 widgets.HBox([c["seam_strength"], c["seam_steps"]]), c["infill_method"]]
         more += unplaced(c, main + more)  # a parameter this layout does not place yet goes under "More"
         advanced = widgets.Accordion(children=[widgets.VBox(more)])
-        advanced.set_title(0, "More: -r, -n, seams, infill")
+        advanced.set_title(0, "More: -r, --soft, -n, seams, infill")
         self.params_box = widgets.VBox([*main, advanced])
 
     def _build_actions(self, engine: str) -> None:
@@ -339,6 +341,8 @@ class Studio(widgets.VBox):
                 raise MaskError("nothing to repaint: paint an area, or compute a text mask first")
         if self.engine.value == "infill":
             return ("infill", rgb, mask, params)
+        if params.soft and self.tabs.selected_index == 0:  # --soft: the brush's values, not only where
+            mask = np.array(self.painter.soft_mask, dtype=np.float32)
         ensure_outdir(self.outdir / "studio-inputs")  # its replay record must be writable: say so now
         if outcrop_tab:
             m = self.margins.margins
@@ -360,8 +364,13 @@ class Studio(widgets.VBox):
 
     def _infill(self, job: tuple[str, np.ndarray, np.ndarray, GenerationParams]) -> Result:
         _, rgb, mask, params = job
-        out = infill(rgb, mask, params.infill_method, tile_size=params.tile_size, seed=params.seed)
-        command = f"# infill {params.infill_method} (no model), seed {params.seed}"
+        # the no-weights engine picks by the hole unless the user chose a method (the
+        # table's default, patchmatch, is the reference's first guess for outpainting)
+        method = "auto" if params.infill_method == PARAMS_BY_NAME["infill_method"].default else params.infill_method
+        if method == "auto":
+            method = auto_method(mask)
+        out = infill(rgb, mask, method, tile_size=params.tile_size, seed=params.seed)
+        command = f"# infill {method} (no model), seed {params.seed}"
         return Result(images=[Image.fromarray(out)], seeds=[params.seed or 0], commands=[command],
                       metadata=[{"app": "paint_widgets", "type": "infill", "command": command}])
 
@@ -416,6 +425,27 @@ class Studio(widgets.VBox):
             self.tabs.selected_index = 0
         except Exception as err:  # noqa: BLE001
             report_error(self.output, err, "text mask")
+
+    def recipe(self) -> Any:
+        """The prompt, text mask and parameters set here, as a :class:`~paint_widgets.batching.Recipe`
+        for ``pw.batch(folder, recipe=studio.recipe())`` (or ``.save("recipe.txt")``).
+
+        The text mask (words, threshold, grow, feather) comes from the Text mask tab when
+        it holds one; the seed only when it is locked (else each image gets its own).
+        """
+        from ..batching.recipe import Recipe
+
+        params = self.params()
+        defaults = GenerationParams()
+        changed = {p.name: getattr(params, p.name) for p in PARAMS
+                   if p.name not in ("prompt", "seed") and getattr(params, p.name) != getattr(defaults, p.name)}
+        if self.lock_seed.value:
+            changed["seed"] = params.seed
+        tuner = self.tuner
+        words = tuner.prompt.strip() if tuner.text_mask is not None else ""
+        return Recipe(prompt=params.prompt, text_mask=(words, float(tuner.threshold)) if words else None,
+                      grow=int(tuner.grow) if words else 0, feather=int(tuner.feather) if words else 0,
+                      params=changed)
 
     def _say(self, text: str, *, error: bool = False) -> None:
         colour = "#b00020" if error else "#333"

@@ -7,21 +7,15 @@ import threading
 import numpy as np
 import pytest
 import torch
+from engine_helpers import outside
 from PIL import Image
 
 import paint_widgets as pw
 from paint_widgets.engine.denoise import Step
-from paint_widgets.imaging.paste import paste_alpha
 from paint_widgets.requests import SAMPLERS
 
 FAST = {"steps": 3, "seed": 7}
 
-
-def outside(mask: np.ndarray) -> np.ndarray:
-    """Pixels paste-back must leave untouched."""
-    from paint_widgets.engine.inpainting import PASTE_BLUR, PASTE_DILATE
-
-    return paste_alpha(mask.astype(np.float32), dilate=PASTE_DILATE, blur=PASTE_BLUR) == 0
 
 
 def test_result_carries_images_seeds_and_reproducing_commands(mgr, photo, box_mask, tmp_path):

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from engine_helpers import outside
 from PIL import Image
 
 import paint_widgets as pw
@@ -21,17 +22,10 @@ from paint_widgets.engine import denoise, generation
 from paint_widgets.engine.api import run
 from paint_widgets.engine.denoise import Step
 from paint_widgets.engine.families import family_of
-from paint_widgets.imaging.paste import paste_alpha
 from paint_widgets.requests import SAMPLERS
 
 FAST: dict[str, Any] = {"steps": 3, "seed": 7}
 
-
-def outside(mask: np.ndarray) -> np.ndarray:
-    """Pixels paste-back must leave untouched."""
-    from paint_widgets.engine.inpainting import PASTE_BLUR, PASTE_DILATE
-
-    return paste_alpha(mask.astype(np.float32), dilate=PASTE_DILATE, blur=PASTE_BLUR) == 0
 
 
 @pytest.fixture
