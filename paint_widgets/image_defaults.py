@@ -15,7 +15,6 @@ damaged or not an image gives ``{}``.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shlex
@@ -23,7 +22,7 @@ from typing import Any
 
 from PIL import Image
 
-from .io import MAX_METADATA_CHARS, METADATA_KEY, read_png_text
+from .io import MAX_METADATA_CHARS, METADATA_KEY, json_object, read_png_text
 
 SEED_LIMIT = 2**32
 # Where a Dream line's unquoted prompt ends: the first word that is a switch.
@@ -54,16 +53,6 @@ def _texts(image: Image.Image | str | os.PathLike) -> dict[str, str]:
             if isinstance(k, str) and isinstance(v, str) and len(v) <= MAX_METADATA_CHARS}
 
 
-def _json(text: str | None) -> dict[str, Any]:
-    if text is None or len(text) > MAX_METADATA_CHARS:
-        return {}
-    try:
-        data = json.loads(text)
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 def _seed(value: Any) -> int | None:
     if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < SEED_LIMIT:
         return value
@@ -71,7 +60,7 @@ def _seed(value: Any) -> int | None:
 
 
 def _ours(text: str | None) -> dict[str, Any]:
-    data = _json(text)
+    data = json_object(text)
     params = data.get("params")
     stored: dict[str, Any] = params if isinstance(params, dict) else {}
     found: dict[str, Any] = {}
@@ -86,7 +75,7 @@ def _ours(text: str | None) -> dict[str, Any]:
 
 def _sd_metadata(text: str | None) -> dict[str, Any]:
     """InvokeAI 2.x: ``{"image": {"prompt": [{"prompt": ..., "weight": ...}] | str, "seed": ...}}``."""
-    image = _json(text).get("image")
+    image = json_object(text).get("image")
     if not isinstance(image, dict):
         return {}
     found: dict[str, Any] = {}

@@ -384,6 +384,12 @@ def read_metadata(image: Image.Image | str | os.PathLike) -> dict[str, Any]:
         text = read_png_text(image).get(METADATA_KEY)
     else:
         text = image.info.get(METADATA_KEY)
+    return json_object(text)
+
+
+def json_object(text: Any) -> dict[str, Any]:
+    """``text`` parsed as a JSON object, or ``{}``: not a string, over
+    :data:`MAX_METADATA_CHARS`, not JSON, or JSON that is not an object. Never evaluated."""
     if not isinstance(text, str) or len(text) > MAX_METADATA_CHARS:
         return {}
     try:

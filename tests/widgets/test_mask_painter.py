@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from painter_events import drag, image, send
 from PIL import Image
 
 from paint_widgets.errors import MaskError
@@ -30,21 +31,7 @@ from paint_widgets.widgets.mask_painter import MaskPainter
 R = 12.0  # brush=24 → radius 12 image pixels
 
 
-def image(h: int = 384, w: int = 512, alpha: bool = False) -> np.ndarray:
-    rng = np.random.default_rng(0)
-    return rng.integers(0, 255, (h, w, 4 if alpha else 3), dtype=np.uint8)
 
-
-def send(painter: MaskPainter, event: str, **content: object) -> None:
-    """Deliver a frontend message exactly as ipycanvas does (MultiCanvas → last layer)."""
-    painter.canvas[-1]._handle_frontend_event(None, {"event": event, **content}, [])
-
-
-def drag(painter: MaskPainter, points: list[tuple[float, float]]) -> None:
-    send(painter, "mouse_down", x=points[0][0], y=points[0][1])
-    for x, y in points[1:]:
-        send(painter, "mouse_move", x=x, y=y)
-    send(painter, "mouse_up", x=points[-1][0], y=points[-1][1])
 
 
 def distance_to_path(shape: tuple[int, int], points: list[tuple[float, float]]) -> np.ndarray:

@@ -7,26 +7,18 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from painter_events import drag, send
+from painter_events import image as _image
 
 from paint_widgets.errors import InvalidInputError
 from paint_widgets.widgets.mask_painter import MaskPainter, brush_cover
 
 
 def image(h: int = 96, w: int = 128, alpha: bool = False) -> np.ndarray:
-    rng = np.random.default_rng(0)
-    return rng.integers(0, 255, (h, w, 4 if alpha else 3), dtype=np.uint8)
+    return _image(h, w, alpha)
 
 
-def send(painter: MaskPainter, event: str, **content: object) -> None:
-    """Deliver a frontend message exactly as ipycanvas does (MultiCanvas → last layer)."""
-    painter.canvas[-1]._handle_frontend_event(None, {"event": event, **content}, [])
 
-
-def drag(painter: MaskPainter, points: list[tuple[float, float]]) -> None:
-    send(painter, "mouse_down", x=points[0][0], y=points[0][1])
-    for x, y in points[1:]:
-        send(painter, "mouse_move", x=x, y=y)
-    send(painter, "mouse_up", x=points[-1][0], y=points[-1][1])
 
 
 def painter(**kwargs: object) -> MaskPainter:
