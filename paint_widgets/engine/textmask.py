@@ -21,6 +21,15 @@ Preprocessing follows the reference (InvokeAI's ``txt2mask``):
 5. Several prompts combine by the per-pixel maximum: a pixel is selected when
    *any* prompt selects it at the threshold (the union of the masks).
 
+**SAM 3.** When the text-mask model is a SAM 3 checkpoint (``config.json``'s
+``model_type`` is ``sam3``; never judged by its name), each prompt gives instances,
+each a mask and a score (:func:`sam3_instances`); the heatmap is each pixel's best
+instance score, so ``mask(t)`` is the union of the instances scoring at least ``t``
+and the threshold keeps its meaning (lower selects more). The instances are kept on
+the :class:`TextMask` (``tm.instances``, ``tm.without(i)``). SAM 3's image processor
+needs torchvision, so the image is prepared here as it does (resize to the
+checkpoint's size, bilinear; rescale; normalise by its mean and std).
+
 The model is the kernel's (``manager().clipseg()``): loaded once, resident on the
 device like the diffusion models, counted in ``manager().status()``. The forward
 pass holds the manager's lock, under ``torch.inference_mode()``.
@@ -41,7 +50,14 @@ from PIL import Image
 
 from ..cancel import CancelToken
 from ..errors import OutOfMemoryError
-from ..imaging.text_mask import TextMask, check_threshold, split_prompts, union
+from ..imaging.text_mask import (
+    Instance,
+    TextMask,
+    check_threshold,
+    instance_heatmap,
+    split_prompts,
+    union,
+)
 from ..io import (
     ImageLike,
     NumberedFile,
@@ -179,8 +195,17 @@ def text_mask(
     prompts = split_prompts(prompt)
     threshold = check_threshold(threshold)
     pil = load_image(image)
+    mgr = manager or kernel_manager()
+    with mgr.session(cancel, on_wait=on_wait):
+        net, _ = mgr.clipseg(model)
+    if _is_sam3(net):
+        found = sam3_instances(mgr, pil, prompts, model, cancel=cancel, on_wait=on_wait)
+        sam_parts = [instance_heatmap(found, pil.size[::-1], p) for p in prompts]
+        return TextMask(image=to_rgb_array(pil), heatmap=union(sam_parts), prompt="|".join(prompts),
+                        threshold=threshold, prompts=tuple(prompts),
+                        parts=tuple(sam_parts) if len(sam_parts) > 1 else (), instances=tuple(found))
     canvas, content = prepare_image(pil)
-    heats = clipseg_heatmaps(manager or kernel_manager(), canvas, prompts, model, cancel=cancel, on_wait=on_wait)
+    heats = clipseg_heatmaps(mgr, canvas, prompts, model, cancel=cancel, on_wait=on_wait)
     parts = [heatmap_to_image(h, content, pil.size) for h in heats]
     return TextMask(
         image=to_rgb_array(pil),
@@ -190,6 +215,59 @@ def text_mask(
         prompts=tuple(prompts),
         parts=tuple(parts) if len(parts) > 1 else (),
     )
+
+
+# --------------------------------------------------------------------------- SAM 3
+
+#: Instances scoring below this are not kept (SAM 3 proposes 200 queries per prompt).
+SAM3_MIN_SCORE = 0.05
+
+
+def _is_sam3(net: Any) -> bool:
+    return getattr(getattr(net, "config", None), "model_type", "") == "sam3"
+
+
+def sam3_instances(mgr: PipelineManager, image: Image.Image, prompts: list[str], model: str | None = None, *,
+                   cancel: CancelToken | None = None, on_wait: Callable[[], None] | None = None) -> list[Instance]:
+    """SAM 3's instances for each prompt: one vision pass, then one text-conditioned pass per prompt.
+
+    Scores are ``sigmoid(logit) * sigmoid(presence)`` (as ``post_process_instance_segmentation``);
+    masks are ``sigmoid(mask logits) > 0.5`` after a bilinear resize to the image.
+    """
+    with mgr.session(cancel, on_wait=on_wait) as token:
+        net, inputs = mgr.clipseg(model)
+        token.check()
+        param = next(net.parameters())
+        found: list[Instance] = []
+        try:
+            with torch.inference_mode():
+                _count_call()
+                vision = net.get_vision_features(pixel_values=inputs.pixels(image).to(param.device, param.dtype))
+                for prompt in prompts:
+                    tokens = inputs.tokenizer([prompt], padding="max_length", truncation=True,
+                                              max_length=min(32, inputs.tokenizer.model_max_length),
+                                              return_tensors="pt")
+                    out = net(vision_embeds=vision, input_ids=tokens["input_ids"].to(param.device),
+                              attention_mask=tokens["attention_mask"].to(param.device))
+                    scores = out.pred_logits[0].float().sigmoid()
+                    if out.presence_logits is not None:
+                        scores = scores * out.presence_logits[0].float().sigmoid()
+                    keep = torch.nonzero(scores >= SAM3_MIN_SCORE).flatten()
+                    if len(keep) == 0:
+                        continue
+                    masks = torch.nn.functional.interpolate(
+                        out.pred_masks[0, keep].float()[None], size=(image.height, image.width),
+                        mode="bilinear", align_corners=False)[0].sigmoid() > 0.5
+                    for i, k in enumerate(keep.tolist()):
+                        found.append(Instance(prompt, float(scores[k]), masks[i].cpu().numpy()))
+        except Exception as err:
+            if not is_out_of_memory(err):
+                raise
+            empty_cache(mgr.device)
+            raise OutOfMemoryError(f"out of memory on {mgr.device} while running SAM 3; the manager is "
+                                   "still usable") from None
+    found.sort(key=lambda inst: -inst.score)
+    return found
 
 
 # --------------------------------------------------------------------------- !mask

@@ -69,6 +69,28 @@ def _as_heatmap(heatmap: np.ndarray, what: str = "heatmap") -> np.ndarray:
 
 
 @dataclass(eq=False, repr=False)
+class Instance:
+    """One object a SAM 3 text mask found: its prompt, score in [0, 1] and bool ``(H, W)`` mask."""
+
+    prompt: str
+    score: float
+    mask: np.ndarray
+
+
+def instance_heatmap(instances: Sequence[Instance], shape: tuple[int, int], prompt: str | None = None) -> np.ndarray:
+    """float32 ``(H, W)``: each pixel's best score among the instances covering it (0 where none).
+
+    So ``heatmap >= t`` is exactly the union of the instances scoring at least ``t``.
+    ``prompt``: only that prompt's instances.
+    """
+    heat = np.zeros(shape, np.float32)
+    for inst in instances:
+        if prompt is None or inst.prompt == prompt:
+            np.maximum(heat, np.where(inst.mask, np.float32(inst.score), np.float32(0)), out=heat)
+    return heat
+
+
+@dataclass(eq=False, repr=False)
 class TextMask:
     """An image and the text-mask heatmap for it; the mask is ``heatmap >= threshold``.
 
@@ -80,6 +102,8 @@ class TextMask:
         threshold: the default threshold for the methods below.
         prompts: the single prompts the heatmap is the union of.
         parts: one heatmap per prompt (same order), for :meth:`part`.
+        instances: with a SAM 3 model, the objects found (best score first); the heatmap
+            is then :func:`instance_heatmap` of them. Empty for CLIPSeg.
     """
 
     image: np.ndarray
@@ -88,6 +112,7 @@ class TextMask:
     threshold: float = 0.5
     prompts: tuple[str, ...] = ()
     parts: tuple[np.ndarray, ...] = field(default=())
+    instances: tuple[Instance, ...] = field(default=())
 
     def __post_init__(self) -> None:
         image = np.asarray(self.image)
@@ -134,7 +159,19 @@ class TextMask:
     def with_threshold(self, threshold: float) -> TextMask:
         """The same heatmap with another default threshold (no copy of the arrays)."""
         return TextMask(self.image, self.heatmap, self.prompt, check_threshold(threshold),
-                        self.prompts, self.parts)
+                        self.prompts, self.parts, self.instances)
+
+    def without(self, *drop: int) -> TextMask:
+        """A SAM 3 text mask without the instances at the given indices (no model run)."""
+        if not self.instances:
+            raise InvalidInputError("this TextMask has no instances (CLIPSeg gives a heatmap only)")
+        for i in drop:
+            if not 0 <= i < len(self.instances):
+                raise InvalidInputError(f"instance {i} out of range: there are {len(self.instances)}")
+        kept = tuple(inst for i, inst in enumerate(self.instances) if i not in set(drop))
+        parts = [instance_heatmap(kept, self.shape, p) for p in self.prompts] or [np.zeros(self.shape, np.float32)]
+        return TextMask(self.image, union(parts), self.prompt, self.threshold, self.prompts,
+                        tuple(parts) if len(parts) > 1 else (), kept)
 
     def part(self, which: int | str) -> TextMask:
         """The text mask of one of the prompts (by index or by text)."""
@@ -148,8 +185,9 @@ class TextMask:
             raise InvalidInputError("this TextMask keeps no per-prompt heatmaps")
         if not 0 <= which < len(self.parts):
             raise InvalidInputError(f"prompt index {which} out of range: there are {len(self.parts)} prompts")
-        return TextMask(self.image, self.parts[which], self.prompts[which], self.threshold,
-                        (self.prompts[which],))
+        prompt = self.prompts[which]
+        return TextMask(self.image, self.parts[which], prompt, self.threshold, (prompt,),
+                        instances=tuple(inst for inst in self.instances if inst.prompt == prompt))
 
     # ------------------------------------------------------------------ refine / combine
 

@@ -26,6 +26,14 @@ it to at least one minus that), so going over a pixel twice in one stroke or in
 two does not darken it past the brush. ``painter.mask`` stays the bool ``soft_mask > 0``.
 Once a soft value exists the overlay shows each pixel at ``opacity x value``; a
 hard painter never allocates the levels and draws as before.
+
+Click-to-segment (the ``segment`` tool, key S): a click adds a point on the object
+(with the "Minus" toggle, or after pressing Shift or -, a point not on it), a drag draws a
+box; SAM (:mod:`paint_widgets.engine.segment`) proposes a region, shown on a layer of its
+own in :data:`PROPOSAL_COLOR`. The image is embedded once, on the first click; every click
+after that runs only SAM's prompt encoder and mask decoder. **Add** / **Subtract** put the
+proposal into the mask as one undo step (soft values elsewhere are kept); the brush and
+eraser work as before. ``painter.proposal`` is the proposed bool region (None when there is none).
 """
 
 from __future__ import annotations
@@ -43,7 +51,7 @@ import ipywidgets as widgets
 import numpy as np
 from ipycanvas import MultiCanvas
 from PIL import Image
-from traitlets import Enum, Float, Int, validate
+from traitlets import Bool, Enum, Float, Int, validate
 
 from ..errors import InvalidInputError, MaskError
 from ..imaging.box import Box
@@ -74,7 +82,12 @@ F = TypeVar("F", bound=Callable[..., Any])
 Point = tuple[float, float]
 MaskCallback = Callable[[np.ndarray], Any]
 
-IMAGE, OVERLAY, CURSOR = 0, 1, 2
+IMAGE, OVERLAY, CURSOR, PROPOSAL = 0, 1, 2, 3
+#: Colour (RGB) and opacity of the segment tool's proposed region, and of its points.
+PROPOSAL_COLOR: tuple[int, int, int] = (0, 170, 255)
+PROPOSAL_OPACITY = 0.45
+#: A press and release closer than this (view pixels) is a click; farther, a box.
+CLICK_SLOP = 4.0
 #: Above this many pixel runs, the overlay goes as one RGBA image instead of rectangles.
 MAX_RUNS = 4096
 #: Rows per rectangle cleared when the overlay around a finished stroke is repainted.
@@ -208,7 +221,8 @@ class MaskPainter(widgets.VBox):
     undo history (arrays already taken from it stay valid).
     """
 
-    tool = Enum(("brush", "eraser"), default_value="brush")
+    tool = Enum(("brush", "eraser", "segment"), default_value="brush")
+    segment_negative = Bool(False)  # the "Minus" toggle: clicks add points not on the object
     brush = Int(24)
     opacity = Float(0.5)
     hardness = Float(1.0)
@@ -228,6 +242,8 @@ class MaskPainter(widgets.VBox):
         history: int = 50,
         hardness: float = 1.0,
         brush_opacity: float = 1.0,
+        segment_model: str | None = None,
+        manager: Any = None,
     ) -> None:
         enable_colab_widgets()
         brush = check_number(brush, "brush", low=1, integer=True)
@@ -252,6 +268,15 @@ class MaskPainter(widgets.VBox):
         self._callbacks: list[MaskCallback] = []
         self._fill: tuple[Any, float] | None = None  # overlay layer's fill style, as last sent
         self._echo_width: float | None = None  # overlay layer's line width (round caps), as last sent
+        self._segment_model = segment_model
+        self._segment_manager = manager
+        self._embedding: Any = None  # the SAM embedding of this image, made by the first click
+        self._points: list[tuple[float, float, int]] = []  # image pixels, label 1 = on the object
+        self._box: tuple[float, float, float, float] | None = None
+        self._press: Point | None = None  # view point where a segment-tool press started
+        self._negative_once = False  # Shift / - pressed: the next click is a negative point
+        self._proposal: np.ndarray | None = None
+        self.proposal_score: float | None = None
         self.color = color
         self.view = ViewMap.fit(h, w, max_view, min_view)
         self._view_image = resize_rgba(
@@ -259,7 +284,7 @@ class MaskPainter(widgets.VBox):
         )
 
         self.canvas = MultiCanvas(
-            3, width=self.view.view_width, height=self.view.view_height,
+            4, width=self.view.view_width, height=self.view.view_height,
             # natural size (1 canvas px = 1 CSS px), shrinking only on narrow screens
             layout=widgets.Layout(width=f"{self.view.view_width}px", max_width="100%", height="auto"),
         )
@@ -348,6 +373,8 @@ class MaskPainter(widgets.VBox):
             self._view_image = np.zeros((0, 0, 4), np.uint8)
             self._undo.clear()
             self._redo.clear()
+            self._embedding = self._proposal = None
+            self._points = []
         super().close()
 
     def rgba(self, soft: bool = False) -> np.ndarray:
@@ -462,12 +489,69 @@ class MaskPainter(widgets.VBox):
             cursor.clear()
             cursor.line_width = 1.5
             cursor.stroke_style = "rgba(255, 255, 255, 0.9)"
+            self._draw_proposal()
+
+    # ------------------------------------------------------------------ click-to-segment
+
+    @property
+    def proposal(self) -> np.ndarray | None:
+        """The segment tool's proposed region, ``bool (H, W)`` (a copy), or None when there is none."""
+        return None if self._proposal is None else self._proposal.copy()
+
+    @property
+    def segment_points(self) -> list[tuple[float, float, int]]:
+        """The segment tool's points ``(x, y, label)`` in image pixels (label 1 = on the object)."""
+        return list(self._points)
+
+    @property
+    def segment_box(self) -> tuple[float, float, float, float] | None:
+        """The segment tool's box ``(x0, y0, x1, y1)`` in image pixels, or None."""
+        return self._box
+
+    @_handler
+    def add_point(self, x: float, y: float, label: int = 1) -> None:
+        """Add a point (image pixels; label 1 = on the object, 0 = not) and propose a region."""
+        if label not in (0, 1):
+            raise InvalidInputError("a segment point's label is 1 (on the object) or 0 (not on it)")
+        self._points.append((float(x), float(y), int(label)))
+        self._propose()
+
+    @_handler
+    def set_box(self, box: tuple[float, float, float, float] | None) -> None:
+        """Set (or with None remove) the box ``(x0, y0, x1, y1)`` in image pixels and propose a region."""
+        if box is None:
+            self._box = None
+        else:
+            x0, y0, x1, y1 = (float(v) for v in box)
+            self._box = (min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
+        self._propose()
+
+    @_handler
+    def clear_proposal(self) -> None:
+        """Forget the segment tool's points, box and proposal (the mask is unchanged)."""
+        self._points, self._box, self._proposal, self.proposal_score = [], None, None, None
+        with held(self.canvas):
+            self._draw_proposal()
+        self._show_segment_info()
+
+    @_handler
+    def add_proposal(self) -> None:
+        """Paint the proposed region into the mask (one undo step), then clear the proposal."""
+        self._commit_proposal(add=True)
+
+    @_handler
+    def subtract_proposal(self) -> None:
+        """Erase the proposed region from the mask (one undo step), then clear the proposal."""
+        self._commit_proposal(add=False)
 
     # ------------------------------------------------------------------ events (view pixels)
 
     @_handler
     def _on_mouse_down(self, x: float, y: float) -> None:
         self._end_stroke()
+        if self.tool == "segment":
+            self._press = (float(x), float(y))
+            return
         p = self.view.to_image(x, y)
         soft = self._level is not None or self.hardness < 1.0 or self.brush_opacity < 1.0
         self._stroke = _Stroke(value=self.tool == "brush", last=p, shape=self._mask.shape, soft=soft,
@@ -478,6 +562,10 @@ class MaskPainter(widgets.VBox):
 
     @_handler
     def _on_mouse_move(self, x: float, y: float) -> None:
+        if self.tool == "segment":
+            with held(self.canvas):
+                self._draw_drag(x, y)
+            return
         if self._stroke is not None:
             self._stroke_to(x, y)
         else:
@@ -486,6 +574,9 @@ class MaskPainter(widgets.VBox):
 
     @_handler
     def _on_mouse_up(self, x: float, y: float) -> None:
+        if self.tool == "segment" and self._press is not None:
+            self._segment_release(x, y)
+            return
         with held(self.canvas):
             if self._stroke is not None:
                 self._stroke_to(x, y, echo=False)  # repainted exactly by _end_stroke
@@ -494,6 +585,7 @@ class MaskPainter(widgets.VBox):
 
     @_handler
     def _on_mouse_out(self, x: float, y: float) -> None:
+        self._press = None
         with held(self.canvas):
             if self._stroke is not None:
                 self._stroke_to(x, y, echo=False)
@@ -525,8 +617,10 @@ class MaskPainter(widgets.VBox):
             self.redo() if shift else self.undo()
         elif (ctrl or meta) and k == "y":
             self.redo()
-        elif k in ("b", "e"):
-            self.tool = "brush" if k == "b" else "eraser"
+        elif k in ("b", "e", "s"):
+            self.tool = {"b": "brush", "e": "eraser", "s": "segment"}[k]
+        elif key in ("Shift", "-"):
+            self._negative_once = True  # ipycanvas' mouse events carry no modifiers: arm the next click
         elif key in ("[", "]"):
             self.brush = max(1, self.brush + (-2 if key == "[" else 2))
 
@@ -784,6 +878,91 @@ class MaskPainter(widgets.VBox):
         else:  # large, fragmented areas: one lossless RGBA image
             layer.put_image_data(overlay_rgba(crop, self.color, self.opacity), vx0, vy0)
 
+    def _segment_release(self, x: float, y: float) -> None:
+        """End of a segment-tool press: a click adds a point, a drag sets the box."""
+        assert self._press is not None
+        px, py = self._press
+        self._press = None
+        self.canvas[CURSOR].clear()
+        if abs(x - px) <= CLICK_SLOP and abs(y - py) <= CLICK_SLOP:
+            negative = self.segment_negative or self._negative_once
+            self._negative_once = False
+            ix, iy = self.view.to_image(x, y)
+            self._points.append((ix, iy, 0 if negative else 1))
+        else:
+            x0, y0 = self.view.to_image(px, py)
+            x1, y1 = self.view.to_image(x, y)
+            self._box = (min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
+        self._propose()
+
+    def _propose(self) -> None:
+        """Run SAM's prompt encoder and mask decoder on the points and box; show the region."""
+        from ..engine import segment as seg
+
+        if not self._points and self._box is None:
+            self._proposal = self.proposal_score = None
+        else:
+            if self._embedding is None:  # once per image: the image encoder
+                self._embedding = seg.embed(self._image, model=self._segment_model, manager=self._segment_manager)
+            points = [(x, y) for x, y, _ in self._points]
+            labels = [label for _, _, label in self._points]
+            self._proposal, self.proposal_score = seg.predict(self._embedding, points or None,
+                                                              labels or None, self._box)
+        with held(self.canvas):
+            self._draw_proposal()
+        self._show_segment_info()
+
+    def _commit_proposal(self, add: bool) -> None:
+        proposal = self._proposal
+        if proposal is None:
+            report_info(self.output, "no proposed region: click on the image with the Segment tool first")
+            return
+        if self._level is not None:  # keep the soft values outside the region
+            levels = self._level.copy()
+            levels[proposal] = 255 if add else 0
+            self._replace_levels(levels)
+        else:
+            self._replace(self._mask | proposal if add else self._mask & ~proposal)
+        self.clear_proposal()
+
+    def _draw_proposal(self) -> None:
+        """Draw the proposal layer: the region, the box and the points (green on, red not on)."""
+        layer = self.canvas[PROPOSAL]
+        layer.clear()
+        if self._proposal is not None and self._proposal.any():
+            crop = self.view.sample(self._proposal, self.view.whole_view)
+            layer.put_image_data(overlay_rgba(crop, PROPOSAL_COLOR, PROPOSAL_OPACITY), 0, 0)
+        if self._box is not None:
+            x0, y0 = self.view.to_view(self._box[0], self._box[1])
+            x1, y1 = self.view.to_view(self._box[2], self._box[3])
+            layer.stroke_style = "rgb({}, {}, {})".format(*PROPOSAL_COLOR)
+            layer.line_width = 2
+            layer.stroke_rect(x0, y0, x1 - x0, y1 - y0)
+        for x, y, label in self._points:
+            vx, vy = self.view.to_view(x, y)
+            layer.fill_style = "rgb(40, 200, 80)" if label else "rgb(230, 40, 40)"
+            layer.fill_circle(vx, vy, 4)
+
+    def _draw_drag(self, x: float, y: float) -> None:
+        """The box being dragged, on the cursor layer (nothing when no press is held)."""
+        layer = self.canvas[CURSOR]
+        layer.clear()
+        if self._press is not None:
+            px, py = self._press
+            layer.stroke_rect(min(px, x), min(py, y), abs(x - px), abs(y - py))
+
+    def _show_segment_info(self) -> None:
+        label = getattr(self, "_segment_info", None)
+        if label is None:
+            return
+        if self._proposal is None:
+            label.value = "Segment: click on an object (Minus / Shift: not on it), drag a box"
+        else:
+            n = len(self._points)
+            score = "" if self.proposal_score is None else f", score {self.proposal_score:.2f}"
+            label.value = (f"{n} point{'s' if n != 1 else ''}{', a box' if self._box else ''}{score}: "
+                           f"{np.count_nonzero(self._proposal):,} px proposed")
+
     def _draw_cursor(self, x: float, y: float) -> None:
         layer = self.canvas[CURSOR]
         layer.clear()
@@ -838,8 +1017,9 @@ class MaskPainter(widgets.VBox):
 
     def _build_toolbar(self, max_brush: int) -> list[widgets.Widget]:
         tool = widgets.ToggleButtons(
-            options=[("Brush", "brush"), ("Eraser", "eraser")],
-            tooltips=["Paint the area to repaint (B)", "Erase paint (E)"],
+            options=[("Brush", "brush"), ("Eraser", "eraser"), ("Segment", "segment")],
+            tooltips=["Paint the area to repaint (B)", "Erase paint (E)",
+                      "Click an object, or drag a box around it: SAM proposes its region (S)"],
             style={"button_width": "5.5em"},
         )
         size = widgets.IntSlider(
@@ -868,6 +1048,10 @@ class MaskPainter(widgets.VBox):
             widgets.link((self, "hardness"), (hardness, "value")),
             widgets.link((self, "brush_opacity"), (brush_opacity, "value")),
         ]
+        minus = widgets.ToggleButton(description="Minus", icon="minus", tooltip="Segment clicks mark what is "
+                                     "not the object (or press Shift or - before one click)",
+                                     layout=widgets.Layout(width="auto"))
+        self._links.append(widgets.link((self, "segment_negative"), (minus, "value")))
 
         def button(label: str, icon: str, tip: str, action: Callable[[], None]) -> widgets.Button:
             b = widgets.Button(description=label, icon=icon, tooltip=tip,
@@ -897,7 +1081,16 @@ class MaskPainter(widgets.VBox):
             button("Invert", "adjust", "Swap painted and kept areas", self.invert),
             fill, self._upload,
         ])
-        return [row1, row_soft, row2]
+        self._segment_info = widgets.Label("")
+        row_segment = widgets.HBox([
+            minus,
+            button("Add", "plus", "Paint the proposed region into the mask", self.add_proposal),
+            button("Subtract", "minus-circle", "Erase the proposed region from the mask", self.subtract_proposal),
+            button("Clear points", "times", "Forget the segment points, box and proposal", self.clear_proposal),
+            self._segment_info,
+        ])
+        self._show_segment_info()
+        return [row1, row_soft, row2, row_segment]
 
 
 def brush_cover(box: Box, p0: Point, p1: Point, radius: float, hardness: float) -> np.ndarray:
