@@ -66,7 +66,7 @@ PARAM_FIELDS = tuple(p.name for p in with_switches())
 BOM = "\ufeff"
 
 #: Switches (dest names) that only a prompt line takes, not ``!fix``.
-_INPAINT_ONLY = ("init_img", "init_mask", "invert_mask", "text_mask")
+_INPAINT_ONLY = ("init_img", "init_mask", "invert_mask", "text_mask", "preview")
 
 
 @dataclass(frozen=True)
@@ -84,6 +84,8 @@ class Command:
     line: str
     given: frozenset[str] = field(default_factory=frozenset)
     outdir: str | None = None
+    #: ``--preview``: run the few-step preview of this inpaint line (:mod:`paint_widgets.engine.preview`).
+    preview: bool = False
 
     @property
     def params(self) -> GenerationParams | None:
@@ -160,6 +162,7 @@ def _build_parser() -> _Parser:
     add("-M", "--init_mask", dest="init_mask", metavar="MASK")
     add("--invert_mask", dest="invert_mask", action="store_true")
     add("-tm", "--text_mask", dest="text_mask", nargs="+", metavar="TEXT [THRESHOLD]")
+    add("--preview", dest="preview", action="store_true")  # few-step preview of the crop
     # extending
     add("-c", "--outcrop", dest="outcrop", nargs="+", action="extend", metavar="DIR PX")
     add("-D", "--out_direction", dest="out_direction", nargs="+", metavar="DIR [PX]")
@@ -390,7 +393,7 @@ def _parse_prompt_line(line: str) -> Command:
         raise CommandError("needs an image to work on: -I IMAGE (text-to-image is not supported)")
     image_ref = values["init_img"]
     if "outcrop" in values or "out_direction" in values:
-        _refuse(values, ("init_mask", "text_mask", "invert_mask"), "cannot be combined with -c/--outcrop or -D/--out_direction")
+        _refuse(values, ("init_mask", "text_mask", "invert_mask", "preview"), "cannot be combined with -c/--outcrop or -D/--out_direction")
         request = _extend_request(values, image_ref, prompt)
     else:
         if "init_mask" in values and "text_mask" in values:
@@ -408,7 +411,8 @@ def _parse_prompt_line(line: str) -> Command:
             mask_ref=mask_ref,
             if_opaque="img2img",  # InvokeAI: an opaque -I with no -M/-tm is img2img
         )
-    return Command("generate", request, line, frozenset(given), _outdir(values))
+    return Command("generate", request, line, frozenset(given), _outdir(values),
+                   preview=bool(values.get("preview", False)))
 
 
 def _image_operand(tokens: list[str], name: str, usage: str) -> str:

@@ -327,6 +327,15 @@ class Runner:
     def _run_generation(self, command: Command, outdir: str | os.PathLike) -> Result:
         from ..engine.api import run as run_request
 
+        if command.preview:  # --preview: 4 LCM steps at -C 1.5 unless the line says -s/-C
+            from ..engine.preview import PREVIEW_CFG, PREVIEW_STEPS, PreviewRequest, run_preview
+
+            p = command.request.params
+            preview = PreviewRequest(command.request, steps=p.steps if "steps" in command.given else PREVIEW_STEPS,
+                                     cfg=p.cfg if "cfg" in command.given else PREVIEW_CFG)
+            result = run_preview(preview, mgr=self.manager())
+            self._save(result, outdir)
+            return result
         result = run_request(command.request, mgr=self.manager())
         self._save(result, outdir)
         return result

@@ -11,6 +11,12 @@ The request hands the engine the image and the painted mask as arrays. Every run
 also writes them under ``outdir/studio-inputs`` as the replay record of its
 history line, so each line replays as written with ``%%invoke``. The model is
 fixed when Generate is pressed: a model change applies to the next run.
+
+Live mode (the **Live** switch, ``studio.live = True``): after every finished
+stroke, text-mask change, prompt edit or parameter change, a few-step preview of
+the crop around the mask (:func:`paint_widgets.preview`) runs in the background
+and shows beside the canvas; the newest change wins (:class:`._live.LatestWins`)
+and the seed is kept. ``studio.live_result`` is the latest preview shown.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import dataclasses
 import functools
 import os
 import random
+import time
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +46,7 @@ from ..result import Result
 from ._canvas import enable_colab_widgets, report_error, report_info
 from ._jobs import JobRunner
 from ._lifetime import close_parts, close_tree, closed_error
+from ._live import LatestWins
 from ._params import controls_for, swap_defaults, unplaced, values_from
 from ._progress import RunDisplay, png_bytes
 from .mask_painter import MaskPainter
@@ -86,6 +94,7 @@ class Studio(widgets.VBox):
         self.status = widgets.HTML()
         self._build_parameters()
         self._build_actions(engine)
+        self._build_live()
         self._display = RunDisplay(self.progress, self._say, self.preview)
         self._jobs = JobRunner("studio", output=self.output, on_busy=self._set_busy,
                                on_done=self._show_result, on_error=self._on_failure)
@@ -98,7 +107,7 @@ class Studio(widgets.VBox):
         self._set_image(image_array)
         self._prefill_from(image)
         super().__init__(children=[
-            self.tabs, self.params_box, self.actions_box, self.status, self.output,
+            widgets.HBox([self.tabs, self.live_box]), self.params_box, self.actions_box, self.status, self.output,
             widgets.HTML("<b>Results</b>"), self.gallery,
             widgets.HTML("<b>History</b> (replay with <code>%%invoke</code>)"), self.history_box,
         ])
@@ -148,6 +157,124 @@ class Studio(widgets.VBox):
             self.engine, widgets.HBox([self.generate_button, self.cancel_button, self.progress]), self.preview,
         ])
 
+    def _build_live(self) -> None:
+        """The Live switch, the preview beside the canvas, and the latest-wins worker behind them."""
+        #: Live preview settings (read at each change): steps, guidance, sampler ("lcm" or an
+        #: InvokeAI name), the few-step LoRA ("auto": the family's LCM-LoRA from the LoRA
+        #: folder; None for a few-step model), a few-step model (None: the Studio's), the
+        #: generated side (None: the model's native size).
+        self.live_steps: int = 4
+        self.live_cfg: float = 1.5
+        self.live_sampler: str = "lcm"
+        self.live_lora: str | None = "auto"
+        self.live_model: str | None = None
+        self.live_size: int | None = None
+        #: The latest preview shown (a Result whose ``request`` is its PreviewRequest), or None.
+        self.live_result: Result | None = None
+        #: Seconds from the change to the preview shown, of the latest one shown.
+        self.live_latency: float | None = None
+        self._live_key: Any = None
+        self.live_switch = widgets.ToggleButton(False, description="Live", icon="bolt",
+                                                tooltip="few-step previews while you paint (newest change wins)")
+        self.live_view = widgets.Image(format="png", layout=widgets.Layout(max_width="384px", display="none"))
+        self.live_status = widgets.HTML()
+        self.live_box = widgets.VBox([self.live_switch, self.live_view, self.live_status],
+                                     layout=widgets.Layout(margin="0 0 0 1em"))
+        self._live = LatestWins(self._live_work, on_result=self._show_live, on_error=self._live_failed,
+                                name="studio-live")
+        self.live_switch.observe(self._on_live_switch, names="value")
+        for control in self.param_controls.values():
+            control.observe(self._on_live_change, names="value")
+        self.engine.observe(self._on_live_change, names="value")
+
+    @property
+    def live(self) -> bool:
+        """Live mode: a few-step preview after every change (the **Live** switch)."""
+        switch = getattr(self, "live_switch", None)
+        return bool(switch is not None and switch.value)
+
+    @live.setter
+    def live(self, on: bool) -> None:
+        self.live_switch.value = bool(on)
+
+    def live_wait(self, timeout: float | None = None) -> bool:
+        """Block until no preview runs or waits (tests, notebooks); False if ``timeout`` passed first."""
+        return self._live.wait(timeout)
+
+    def _on_live_switch(self, change: Any) -> None:
+        self.live_view.layout.display = None if change["new"] else "none"
+        if change["new"]:
+            self._live_key = None
+            self._on_live_change(None)
+        else:  # stop asking; the LoRA stays loaded but every full pass runs without it
+            self._live.invalidate()
+            self._live_key = None
+            self.live_status.value = ""
+
+    def _on_live_change(self, _change: Any) -> None:
+        """Something a preview depends on changed: ask for a new one (the newest wins)."""
+        live = getattr(self, "_live", None)
+        if live is None or not self.live or self._closed:
+            return
+        try:
+            request = self._live_request()
+        except PaintError as err:
+            live.invalidate()
+            self._live_key = None
+            self.live_status.value = f"<small>{_escape(str(err))}</small>"
+            return
+        if request is None:
+            live.invalidate()
+            self._live_key = None
+            return
+        key = (id(self._image), _live_key(request))  # the image itself, not the view of it
+        if key == self._live_key:
+            return  # the same request as the newest one: nothing to redo
+        self._live_key = key
+        live.submit((request, time.perf_counter()))
+
+    def _live_request(self) -> Any:
+        """The PreviewRequest of the current mask, prompt and parameters; None if there is nothing to preview."""
+        from ..engine.preview import PreviewRequest
+
+        if self.engine.value != "diffusion" or self.tabs.selected_index == 2:
+            self.live_status.value = "<small>Live previews inpainting (Paint and Text mask tabs, diffusion engine).</small>"
+            return None
+        params = self.params()
+        params = params.with_(model=params.model or self.mgr.default_model())
+        tab = self.tabs.selected_index
+        mask = np.array(self.tuner.mask if tab == 1 else self.painter.mask, dtype=bool)
+        if not mask.any():
+            self.live_status.value = "<small>Paint an area to see a preview.</small>"
+            return None
+        if params.soft and tab == 0:
+            mask = np.array(self.painter.soft_mask, dtype=np.float32)
+        inpaint = InpaintRequest(image=self._image[..., :3], mask=mask, params=params, region="crop")
+        return PreviewRequest(inpaint, steps=self.live_steps, cfg=self.live_cfg, sampler=self.live_sampler,
+                              lora=self.live_lora, size=self.live_size, model=self.live_model)
+
+    def _live_work(self, item: tuple[Any, float], token: CancelToken) -> Result:
+        from ..engine.preview import run_preview
+
+        request, _asked = item
+        return run_preview(request, mgr=self.mgr, cancel=token)
+
+    def _show_live(self, item: tuple[Any, float], result: Result) -> None:
+        """Show a preview whose request is still the newest (the worker checked, under its lock)."""
+        if self._closed:
+            return
+        _request, asked = item
+        box = result.metadata[0]["preview"]["box"]
+        crop = np.asarray(result.images[0])[box[0]:box[2], box[1]:box[3]]
+        self.live_view.value = png_bytes(crop)
+        self.live_result = result
+        self.live_latency = time.perf_counter() - asked
+        self.live_status.value = f"<small>preview {self.live_latency * 1000:.0f} ms, seed {result.seeds[0]}</small>"
+
+    def _live_failed(self, _item: Any, err: BaseException) -> None:
+        self.live_status.value = f"<small style='color:#b00020'>Live preview failed: {_escape(str(err))}</small>"
+        report_error(self.output, err, "live preview")
+
     def _set_image(self, image: np.ndarray) -> None:
         """Show ``image`` in all three tools (used at start and by "use as input").
 
@@ -164,13 +291,17 @@ class Studio(widgets.VBox):
         to_painter = widgets.Button(description="Use this mask in Paint", icon="arrow-left")
         to_painter.on_click(lambda _b: self._text_mask_to_painter())
         self.tabs.children = [self.painter, widgets.VBox([self.tuner, to_painter]), self.margins]
+        self.painter.observe(self._on_live_change, names="mask_version")
+        self.tuner.observe(self._on_live_change, names=["runs", "threshold", "grow", "feather"])
         for i, title in enumerate(("Paint (inpaint)", "Text mask (-tm)", "Outcrop (extend)")):
             self.tabs.set_title(i, title)
         if not getattr(self, "_tabs_observed", False):
             self.tabs.observe(self._on_tab, names="selected_index")
+            self.tabs.observe(self._on_live_change, names="selected_index")
             self._tabs_observed = True
         for old in replaced:  # shown no more: close them, with everything they hold
             close_tree(old)
+        self._on_live_change(None)  # a new image: a new preview
 
     #: The operation each tab runs (its parameter defaults); outcrop has its own.
     _TAB_OPERATIONS = ("inpaint", "inpaint", "outcrop")
@@ -244,7 +375,7 @@ class Studio(widgets.VBox):
         if self.running:
             self._say("Already generating: wait for it to finish or press Cancel.", error=True)
             return False
-        if not self.lock_seed.value:
+        if not self.lock_seed.value and not self.live:  # live: the seed the previews showed
             self.randomise_seed()
         try:
             job = self._job()
@@ -278,6 +409,9 @@ class Studio(widgets.VBox):
         jobs = getattr(self, "_jobs", None)  # None if the constructor failed
         if jobs is not None:
             jobs.close()
+        live = getattr(self, "_live", None)
+        if live is not None:
+            live.close()
         if getattr(self, "_closed", True):  # closed, or the constructor stopped before building
             super().close()
             return
@@ -452,6 +586,15 @@ class Studio(widgets.VBox):
         self.status.value = f"<span style='color:{colour}'>{_escape(text)}</span>"
         if error:
             report_info(self.output, text)
+
+
+def _live_key(request: Any) -> tuple[Any, ...]:
+    """What makes two preview requests of one image the same: mask bits, parameters, preview settings."""
+    inpaint = request.request
+    mask = np.asarray(inpaint.mask)
+    bits = np.packbits(mask).tobytes() if mask.dtype == bool else mask.tobytes()
+    return (hash(bits), mask.shape, inpaint.params, request.steps, request.cfg,
+            request.sampler, request.lora, request.size, request.model)
 
 
 def _escape(text: str) -> str:
