@@ -1,4 +1,4 @@
-"""GPU benchmarks: full-size SD1.5-inpainting and SDXL-inpainting with random weights.
+"""GPU benchmarks: full-size SD1.5-inpainting, SDXL-inpainting and FLUX.1 Fill with random weights.
 
 Nothing is downloaded. Each model is built from its published configuration (the
 values are written out below), with random weights, saved to a temporary folder
@@ -18,6 +18,11 @@ guidance 7.5, strength 1.0, so both sides run all the steps):
 - loads counted: no model is reloaded after the first call;
 - a 4096x4096 image with a 200 px mask (auto -> crop) vs a native-size image;
 - CLIPSeg (``CIDAS/clipseg-rd64-refined``'s configuration) per ``text_mask`` call.
+
+FLUX.1 Fill (``black-forest-labs/FLUX.1-Fill-dev``'s configuration: the 12B MMDiT with
+384 input channels, CLIP-L and T5-XXL, 16-channel VAE) runs 1024² at 28 steps in bf16,
+its own ``FlowMatchEulerDiscreteScheduler`` (``k_euler``), without the ``fast`` modes
+(they tune UNets) and without the reload-per-cell row (34 GB per reload).
 
 ``--gpu-dry-run`` runs this whole section on the CPU with the same code but
 scaled-down configurations, to check the plumbing on machines without a GPU (its
@@ -103,6 +108,31 @@ SDXL_SCHEDULER: dict[str, Any] = {
     "prediction_type": "epsilon", "use_karras_sigmas": False,
 }
 
+#: black-forest-labs/FLUX.1-Fill-dev, transformer/config.json
+FLUX_TRANSFORMER: dict[str, Any] = {
+    "patch_size": 1, "in_channels": 384, "out_channels": 64, "num_layers": 19, "num_single_layers": 38,
+    "attention_head_dim": 128, "num_attention_heads": 24, "joint_attention_dim": 4096,
+    "pooled_projection_dim": 768, "guidance_embeds": True, "axes_dims_rope": (16, 56, 56),
+}
+#: vae/config.json (16 latent channels, no quant convs)
+FLUX_VAE: dict[str, Any] = {
+    **SD15_VAE, "latent_channels": 16, "sample_size": 1024, "scaling_factor": 0.3611, "shift_factor": 0.1159,
+    "use_quant_conv": False, "use_post_quant_conv": False, "force_upcast": True,
+}
+#: text_encoder: CLIP ViT-L/14 text (pooled output)
+FLUX_TEXT: dict[str, Any] = dict(SD15_TEXT)
+#: text_encoder_2: T5 v1.1 XXL's encoder
+FLUX_T5: dict[str, Any] = {
+    "vocab_size": 32128, "d_model": 4096, "d_kv": 64, "d_ff": 10240, "num_layers": 24, "num_heads": 64,
+    "relative_attention_num_buckets": 32, "relative_attention_max_distance": 128,
+    "feed_forward_proj": "gated-gelu", "dense_act_fn": "gelu_new", "is_gated_act": True,
+    "layer_norm_epsilon": 1e-6, "pad_token_id": 0, "eos_token_id": 1, "decoder_start_token_id": 0,
+}
+FLUX_SCHEDULER: dict[str, Any] = {
+    "num_train_timesteps": 1000, "shift": 3.0, "use_dynamic_shifting": True, "base_shift": 0.5,
+    "max_shift": 1.15, "base_image_seq_len": 256, "max_image_seq_len": 4096,
+}
+
 #: CIDAS/clipseg-rd64-refined, config.json (ViT-B/16 vision, CLIP text, 64-d decoder)
 CLIPSEG: dict[str, Any] = {
     "projection_dim": 512, "extract_layers": [3, 6, 9], "reduce_dim": 64, "decoder_num_attention_heads": 4,
@@ -132,6 +162,12 @@ _DRY: dict[str, dict[str, Any]] = {
                   "projection_dim": 32},
     "SDXL_TEXT_2": {"hidden_size": 32, "intermediate_size": 37, "num_hidden_layers": 2, "num_attention_heads": 4,
                     "projection_dim": 32},
+    "FLUX_TRANSFORMER": {"num_layers": 1, "num_single_layers": 1, "attention_head_dim": 16, "num_attention_heads": 2,
+                         "joint_attention_dim": 32, "pooled_projection_dim": 32, "axes_dims_rope": (4, 6, 6)},
+    "FLUX_VAE": {"block_out_channels": (8, 16, 16, 16), "layers_per_block": 1, "norm_num_groups": 8},
+    "FLUX_TEXT": {"hidden_size": 32, "intermediate_size": 37, "num_hidden_layers": 2, "num_attention_heads": 4,
+                  "projection_dim": 32},
+    "FLUX_T5": {"d_model": 32, "d_kv": 8, "d_ff": 64, "num_layers": 2, "num_heads": 4},
     "CLIPSEG_VISION": {"hidden_size": 32, "intermediate_size": 37, "num_hidden_layers": 3, "num_attention_heads": 4,
                        "patch_size": 32},
     "CLIPSEG_TEXT": {"hidden_size": 32, "intermediate_size": 37, "num_hidden_layers": 2, "num_attention_heads": 4},
@@ -231,6 +267,35 @@ def write_sdxl(folder: Path, *, device: str, dtype: Any, dry: bool = False) -> P
     return folder
 
 
+def write_flux_fill(folder: Path, *, device: str, dtype: Any, dry: bool = False) -> Path:
+    """FLUX.1 Fill with random weights (CLIP-L + T5-XXL, 384-channel transformer), saved as a diffusers folder."""
+    import torch
+    from diffusers import (
+        AutoencoderKL,
+        FlowMatchEulerDiscreteScheduler,
+        FluxFillPipeline,
+        FluxTransformer2DModel,
+    )
+    from transformers import CLIPTextModel, T5Config, T5EncoderModel
+
+    from paint_widgets.testing.tiny_flow import build_t5_tokenizer
+
+    tokenizer = _tokenizer(folder.parent / f"{folder.name}-tokenizer")
+    tokenizer_2 = build_t5_tokenizer(folder.parent / f"{folder.name}-t5", max_length=512)  # FLUX reads 512
+    torch.manual_seed(0)
+    with torch.device(device):
+        transformer = FluxTransformer2DModel(**config("FLUX_TRANSFORMER", dry))
+        vae = AutoencoderKL(**config("FLUX_VAE", dry))
+        text = CLIPTextModel(_text_config(config("FLUX_TEXT", dry), tokenizer))
+        text_2 = T5EncoderModel(T5Config(**config("FLUX_T5", dry)))
+    pipe = FluxFillPipeline(
+        scheduler=FlowMatchEulerDiscreteScheduler(**FLUX_SCHEDULER), vae=vae, text_encoder=text, tokenizer=tokenizer,
+        text_encoder_2=text_2, tokenizer_2=tokenizer_2, transformer=transformer,
+    )
+    _save(pipe, folder, dtype)
+    return folder
+
+
 def write_clipseg(folder: Path, *, device: str, dtype: Any, dry: bool = False) -> Path:
     """CLIPSeg rd64-refined with random weights and a 352x352 processor, saved."""
     import torch
@@ -265,8 +330,14 @@ def write_clipseg(folder: Path, *, device: str, dtype: Any, dry: bool = False) -
 def parameter_counts(dry: bool = False) -> dict[str, int]:
     """Parameters of each full-size module, built on the meta device (no memory, no time)."""
     import torch
-    from diffusers import AutoencoderKL, UNet2DConditionModel
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
+    from diffusers import AutoencoderKL, FluxTransformer2DModel, UNet2DConditionModel
+    from transformers import (
+        CLIPTextConfig,
+        CLIPTextModel,
+        CLIPTextModelWithProjection,
+        T5Config,
+        T5EncoderModel,
+    )
 
     counts = {}
     with torch.device("meta"):
@@ -276,6 +347,8 @@ def parameter_counts(dry: bool = False) -> dict[str, int]:
             "SD15_TEXT": lambda: CLIPTextModel(CLIPTextConfig(**config("SD15_TEXT", dry))),
             "SDXL_UNET": lambda: UNet2DConditionModel(**config("SDXL_UNET", dry)),
             "SDXL_TEXT_2": lambda: CLIPTextModelWithProjection(CLIPTextConfig(**config("SDXL_TEXT_2", dry))),
+            "FLUX_TRANSFORMER": lambda: FluxTransformer2DModel(**config("FLUX_TRANSFORMER", dry)),
+            "FLUX_T5": lambda: T5EncoderModel(T5Config(**config("FLUX_T5", dry))),
         }.items():
             counts[name] = sum(p.numel() for p in build().parameters())
     return counts
@@ -295,6 +368,8 @@ class Spec:
     steps: int
     sampler: str  # the paint_widgets sampler that is the pipeline's own scheduler
     min_memory_gb: float
+    bf16: bool = False  # run in bfloat16 (FLUX: fp16 overflows in T5 and the MMDiT)
+    tuned: bool = True  # measure fast=True / fast="compile" and the reload-per-cell pattern (UNet families)
     rows: list[Row] = field(default_factory=list)
 
 
@@ -426,15 +501,16 @@ def measure(spec: Spec, folder: Path, *, device: str, dtype: Any, repeats: int, 
         del p
         _free()
 
-    reload_ms = median_ms(reload_cell, max(1, repeats // 2), warmup=0, sync=sync)
+    reload_ms = median_ms(reload_cell, max(1, repeats // 2), warmup=0, sync=sync) if spec.tuned else None
 
     # ---- fast=True and fast="compile"
-    log(f"{spec.label}: fast=True")
-    mgr.configure(fast=True)
-    managed()
-    fast_ms = median_ms(managed, repeats, warmup=0, sync=sync)
-    compile_ms = warm_s = None
-    if compile:
+    fast_ms = compile_ms = warm_s = None
+    if spec.tuned:
+        log(f"{spec.label}: fast=True")
+        mgr.configure(fast=True)
+        managed()
+        fast_ms = median_ms(managed, repeats, warmup=0, sync=sync)
+    if compile and spec.tuned:
         log(f"{spec.label}: fast='compile' (compiling: minutes)")
         mgr.configure(fast="compile")
         warm_s = mgr.warm_up(spec.size, spec.size)
@@ -451,9 +527,10 @@ def measure(spec: Spec, folder: Path, *, device: str, dtype: Any, repeats: int, 
         Row(f"{tag}: plain diffusers pipeline call (resident)", plain_ms / 1000, "s"),
         Row(f"{tag}: paint_widgets.inpaint, warm", native_s, "s", pw_ms_paired / plain_ms, "plain",
             "<= 1.02x plain", pw_ms_paired / plain_ms <= 1.02),
-        Row(f"{tag}: paint_widgets fast=True", fast_ms / 1000, "s", fast_ms / plain_ms, "plain",
-            "<= 0.77x plain (1.3x faster)", fast_ms / plain_ms <= 1 / 1.3),
     ]
+    if fast_ms is not None:
+        rows.append(Row(f"{tag}: paint_widgets fast=True", fast_ms / 1000, "s", fast_ms / plain_ms, "plain",
+                        "<= 0.77x plain (1.3x faster)", fast_ms / plain_ms <= 1 / 1.3))
     if compile_ms is not None:
         rows += [
             Row(f"{tag}: paint_widgets fast='compile', after warm-up", compile_ms / 1000, "s",
@@ -466,9 +543,10 @@ def measure(spec: Spec, folder: Path, *, device: str, dtype: Any, repeats: int, 
         best = min(v for v in (pw_ms_paired, fast_ms, compile_ms) if v is not None) / 1000
         rows.append(Row(f"{tag}: best paint_widgets mode", best, "s", target="< 0.6 s on an H100",
                         ok=(best < 0.6) if h100 else None))
+    if reload_ms is not None:
+        rows.append(Row(f"{tag}: reload the pipeline in every cell", reload_ms / 1000, "s", reload_ms / pw_ms_paired,
+                        "resident", target="resident manager avoids this"))
     rows += [
-        Row(f"{tag}: reload the pipeline in every cell", reload_ms / 1000, "s", reload_ms / pw_ms_paired,
-            "resident", target="resident manager avoids this"),
         Row(f"{spec.label}: cold load from a local folder (manager, first call)", cold_s, "s"),
         Row(f"{spec.label}: cold load, plain from_pretrained().to()", plain_load_s, "s"),
         Row(f"{spec.label}: VAE encode {spec.size}²", enc_ms, "ms", enc_ms / pw_ms, "call"),
@@ -537,7 +615,7 @@ def _quiet() -> None:
     transformers.utils.logging.disable_progress_bar()
 
 
-def run(*, quick: bool = False, dry_run: bool = False, only: tuple[str, ...] = ("sd15", "sdxl", "clipseg"),
+def run(*, quick: bool = False, dry_run: bool = False, only: tuple[str, ...] = ("sd15", "sdxl", "flux", "clipseg"),
         compile: bool = True, log: Log = _stderr) -> list[Row]:
     """The GPU rows; one line saying why when there is no CUDA device (unless ``dry_run``)."""
     import torch
@@ -563,12 +641,14 @@ def run(*, quick: bool = False, dry_run: bool = False, only: tuple[str, ...] = (
                      2 if dry_run else 50, "plms", 8),
         "sdxl": Spec("SDXL-inpainting", write_sdxl, "StableDiffusionXLInpaintPipeline", 128 if dry_run else 1024,
                      2 if dry_run else 30, "k_euler", 24),
+        "flux": Spec("FLUX.1-Fill", write_flux_fill, "FluxFillPipeline", 128 if dry_run else 1024,
+                     2 if dry_run else 28, "k_euler", 60, bf16=True, tuned=False),
     }
     tmp = Path(tempfile.mkdtemp(prefix="pw-bench-gpu-"))
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # random weights decode to NaN-ish images; casts warn
-            for key in ("sd15", "sdxl"):
+            for key in ("sd15", "sdxl", "flux"):
                 if key not in only:
                     continue
                 spec = specs[key]
@@ -580,10 +660,11 @@ def run(*, quick: bool = False, dry_run: bool = False, only: tuple[str, ...] = (
                         continue
                 log(f"{spec.label}: building random weights from the published config")
                 start = time.perf_counter()
-                folder = spec.write(tmp / key, device=device, dtype=dtype, dry=dry_run)
+                spec_dtype = torch.bfloat16 if spec.bf16 and not dry_run else dtype
+                folder = spec.write(tmp / key, device=device, dtype=spec_dtype, dry=dry_run)
                 log(f"{spec.label}: written in {time.perf_counter() - start:.0f} s")
                 try:
-                    rows += measure(spec, folder, device=device, dtype=dtype, repeats=repeats, compile=compile,
+                    rows += measure(spec, folder, device=device, dtype=spec_dtype, repeats=repeats, compile=compile,
                                     huge=1024 if dry_run else 4096, log=log)
                 except torch.OutOfMemoryError:
                     rows.append(note(f"{spec.label}: out of GPU memory, not measured"))

@@ -50,8 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cpu-only", action="store_true", help="skip the GPU section")
     parser.add_argument("--gpu-only", action="store_true", help="skip the CPU section")
     parser.add_argument("--quick", action="store_true", help="smaller sizes, fewer repeats (about a minute on CPU)")
-    parser.add_argument("--only", nargs="+", choices=("sd15", "sdxl", "clipseg"),
-                        default=["sd15", "sdxl", "clipseg"], help="GPU models to measure")
+    parser.add_argument("--only", nargs="+", choices=("sd15", "sdxl", "flux", "clipseg"),
+                        default=["sd15", "sdxl", "flux", "clipseg"], help="GPU models to measure")
     parser.add_argument("--no-compile", action="store_true", help="GPU: skip fast='compile' (saves minutes)")
     parser.add_argument("--gpu-dry-run", action="store_true",
                         help="run the GPU section on the CPU with scaled-down models (checks the code only)")

@@ -8,7 +8,7 @@ Type checkers see the real objects: the ``TYPE_CHECKING`` block imports every la
 name from the module that defines it (``reveal_type(pw.inpaint)`` shows its
 signature), and a misspelt name is an error rather than ``Any``. The public names:
 
-- the Python API ``inpaint``, ``outcrop``, ``outpaint`` and what they take and give
+- the Python API ``inpaint``, ``outcrop``, ``outpaint``, ``preview`` (few-step, live mode) and what they take and give
   (``GenerationParams``, ``Step`` -- what ``progress=`` receives -- and ``Result``);
 - the kernel's ``manager()`` / ``PipelineManager``, ``text_mask`` and ``infill``;
 - ``batch`` (a folder, locally or on Ray), its ``Recipe`` and ``BatchReport``;
@@ -43,6 +43,8 @@ if TYPE_CHECKING:  # keep in step with _LAZY (tests/test_typing.py checks)
     from .engine.api import inpaint, outcrop, outpaint
     from .engine.denoise import Step
     from .engine.manager import PipelineManager, manager
+    from .engine.preview import PreviewRequest, preview
+    from .engine.segment import segment
     from .engine.textmask import save_mask_debug, text_mask
     from .imaging.infill import infill
     from .imaging.masks import ErasedColourWarning
@@ -66,8 +68,11 @@ _LAZY: dict[str, str] = {
     "inpaint": "paint_widgets.engine.api",
     "outcrop": "paint_widgets.engine.api",
     "outpaint": "paint_widgets.engine.api",
+    "preview": "paint_widgets.engine.preview",
+    "PreviewRequest": "paint_widgets.engine.preview",
     "infill": "paint_widgets.imaging.infill",
     "text_mask": "paint_widgets.engine.textmask",
+    "segment": "paint_widgets.engine.segment",
     "TextMask": "paint_widgets.imaging.text_mask",
     "save_mask_debug": "paint_widgets.engine.textmask",
     "ErasedColourWarning": "paint_widgets.imaging.masks",
@@ -102,6 +107,7 @@ __all__ = [
     "MaskPainter",
     "OutpaintMargins",
     "PipelineManager",
+    "PreviewRequest",
     "Recipe",
     "Result",
     "Step",
@@ -114,7 +120,9 @@ __all__ = [
     "manager",
     "outcrop",
     "outpaint",
+    "preview",
     "save_mask_debug",
+    "segment",
     "text_mask",
 ]
 

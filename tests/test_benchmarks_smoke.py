@@ -52,4 +52,4 @@ def test_gpu_configs_are_the_published_full_size_models():
         sys.path.remove(str(ROOT / "benchmarks"))
     millions = {k: round(v / 1e6, 1) for k, v in gpu.parameter_counts().items()}
     assert millions == {"SD15_UNET": 859.5, "SD15_VAE": 83.7, "SD15_TEXT": 123.1, "SDXL_UNET": 2567.5,
-                        "SDXL_TEXT_2": 694.7}
+                        "SDXL_TEXT_2": 694.7, "FLUX_TRANSFORMER": 11902.4, "FLUX_T5": 4762.3}

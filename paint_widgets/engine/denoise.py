@@ -34,76 +34,17 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-import warnings
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 from PIL import Image
 
-from ..errors import CancelledError, InvalidInputError, PromptTruncatedWarning
+from ..errors import CancelledError, InvalidInputError
 from .families import Family, family_of
 from .samplers import make_scheduler
-
-# Linear maps from latents (as the UNet sees them, i.e. scaled) to RGB in [-1, 1], good
-# enough for a progress preview (no VAE call), and a bias: per preview kind.
-_LATENT_RGB: dict[str, tuple[torch.Tensor, torch.Tensor]] = {
-    "sd": (torch.tensor([[0.298, 0.207, 0.208], [0.187, 0.286, 0.173], [-0.158, 0.189, 0.264],
-                         [-0.184, -0.271, -0.473]]), torch.zeros(3)),
-    # fitted to SDXL's VAE (scaling factor 0.13025), as in ComfyUI's latent_formats.SDXL
-    "sdxl": (torch.tensor([[0.3651, 0.4232, 0.4341], [-0.2533, -0.0042, 0.1068], [0.1076, 0.1111, -0.0362],
-                           [-0.3165, -0.2492, -0.2188]]), torch.tensor([0.1084, -0.0175, -0.0011])),
-}
-
-
-@dataclass
-class Step:
-    """Progress of one denoising step; ``preview()`` gives a rough image of the latents.
-
-    ``preview_kind`` is the model family's (:attr:`.families.Family.preview`), ``scale``
-    its VAE's downsampling: the preview has the generated image's size.
-    """
-
-    step: int
-    total: int
-    latents: torch.Tensor | None = None
-    preview_kind: str = "sd"
-    scale: int = 8
-
-    @property
-    def fraction(self) -> float:
-        return self.step / max(self.total, 1)
-
-    def preview(self) -> np.ndarray | None:
-        """``(h, w, 3)`` uint8 at latent resolution x ``scale``; None if no latents or no preview."""
-        factors = _LATENT_RGB.get(self.preview_kind)
-        if self.latents is None or factors is None or self.latents.shape[1] != factors[0].shape[0]:
-            return None
-        weights, bias = factors
-        lat = self.latents[0].detach().float().cpu()
-        rgb = torch.einsum("chw,cr->hwr", lat, weights) + bias
-        rgb = ((rgb + 1.0) * 127.5).clamp(0, 255).to(torch.uint8).numpy()
-        return np.repeat(np.repeat(rgb, self.scale, axis=0), self.scale, axis=1)
-
-
-ProgressFn = Callable[[Step], Any]
-
-
-@dataclass(frozen=True)
-class DenoiseSettings:
-    """What one masked denoising run needs beyond the image and mask."""
-
-    prompt: str
-    negative_prompt: str
-    steps: int
-    cfg: float
-    strength: float
-    sampler: str
-    seed: int
-    inpaint_replace: float = 0.0
-    soft: bool = False  # the mask's value is the share of steps a pixel changes for (differential diffusion)
+from .steps import DenoiseSettings, ProgressFn, Step, warn_if_truncated
 
 
 def latent_mask(paint: np.ndarray, height: int, width: int, factor: int) -> torch.Tensor:
@@ -229,16 +170,6 @@ def inpaint_replace(pipe: Any, amount: float, mask: torch.Tensor) -> Iterator[No
         yield
 
 
-class _DropTruncationLog(logging.Filter):
-    """Drops diffusers' own truncation log line: :func:`warn_if_truncated` said it as a warning."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "part of your input was truncated" not in str(record.msg)
-
-
-_TRUNCATION_FILTER = _DropTruncationLog()
-
-
 class _DropUpcastLog(logging.Filter):
     """Drops diffusers' "modules ... should be kept in float32: []" line when a VAE is upcast.
 
@@ -251,41 +182,6 @@ class _DropUpcastLog(logging.Filter):
 
 
 _UPCAST_FILTER = _DropUpcastLog()
-
-
-def warn_if_truncated(pipe: Any, prompt: str, what: str = "prompt") -> bool:
-    """Warn (:class:`PromptTruncatedWarning`) if ``prompt`` is longer than the text encoder takes.
-
-    CLIP reads 77 tokens (start and end included); diffusers cuts the rest and only
-    logs it. Uses the pipeline's own tokenizer(s); returns whether it warned.
-    """
-    if not prompt:
-        return False
-    logger = logging.getLogger(type(pipe).__module__)
-    if _TRUNCATION_FILTER not in logger.filters:
-        logger.addFilter(_TRUNCATION_FILTER)
-    for name in ("tokenizer", "tokenizer_2"):
-        tokenizer = getattr(pipe, name, None)
-        limit = getattr(tokenizer, "model_max_length", None)
-        if tokenizer is None or not isinstance(limit, int) or limit > 100_000:
-            continue
-        try:
-            ids = tokenizer(prompt, truncation=False, verbose=False).input_ids
-        except Exception:  # noqa: BLE001 - a tokenizer we cannot ask: diffusers still truncates
-            continue
-        if len(ids) <= limit:
-            continue
-        dropped = tokenizer.decode(ids[limit - 1:-1], skip_special_tokens=True).strip()
-        warnings.warn(
-            PromptTruncatedWarning(
-                f"the {what} is {len(ids)} tokens but the text encoder reads {limit}: everything after "
-                f"token {limit - 2} was dropped ({dropped[:200]!r}); shorten it or move what matters "
-                "to the front"
-            ),
-            stacklevel=3,
-        )
-        return True
-    return False
 
 
 def decode_latents(pipe: Any, latents: torch.Tensor, family: Family | None = None) -> np.ndarray:
@@ -338,6 +234,11 @@ def denoise_masked(
     family = family_of(pipe)
     if not family.generates:
         raise InvalidInputError(f"{family.label} models are recognised but paint_widgets cannot generate with them yet")
+    if not family.invoke_samplers:  # flow matching (SD3, FLUX.1 Fill): their own pipelines, :mod:`.flow`
+        from .flow import denoise_flow
+
+        return denoise_flow(pipe, image, paint, settings, family=family, base_scheduler_config=base_scheduler_config,
+                            progress=progress, cancel=cancel)
     pipe.scheduler = make_scheduler(settings.sampler, base_scheduler_config, family)
     factor = int(getattr(pipe, "vae_scale_factor", 8))
     hard = Image.fromarray(((paint > 0) * 255).astype(np.uint8))

@@ -28,7 +28,9 @@ unknown   anything else: loaded through ``AutoPipelineForInpainting``, treated l
 
 The native size is the UNet's ``sample_size`` times the VAE's downsampling (512 for SD 1.x
 and SD 2 base/inpainting, 768 for SD 2 768-v, 1024 for SDXL); without a UNet, the
-family's default. SD3 and FLUX are recognised but not generated yet: see the README.
+family's default; SD3's transformer states its ``sample_size`` the same way, FLUX's pipeline
+fixes 128 latent cells (1024). SD3 and FLUX.1 Fill generate through :mod:`.flow` (a FLUX
+without Fill's 384 input channels is recognised, not generated).
 
 Reads JSON and safetensors headers only: no torch, no weights.
 """
@@ -62,8 +64,10 @@ SD1 = Family("sd1", "Stable Diffusion 1.x", 512, "StableDiffusionInpaintPipeline
 SD2 = Family("sd2", "Stable Diffusion 2.x", 512, "StableDiffusionInpaintPipeline", True, "sd")
 SDXL = Family("sdxl", "Stable Diffusion XL", 1024, "StableDiffusionXLInpaintPipeline", True, "sdxl",
               upcast_vae=True, size_conditioning=True)
-SD3 = Family("sd3", "Stable Diffusion 3", 1024, "StableDiffusion3InpaintPipeline", False, "none", generates=False)
-FLUX = Family("flux", "FLUX.1", 1024, "FluxFillPipeline", False, "none", generates=False)
+# flow matching (:mod:`.flow`): their own FlowMatchEulerDiscreteScheduler, 16-channel latents
+# (FLUX packs them 2x2 into 64-channel tokens; its preview unpacks them)
+SD3 = Family("sd3", "Stable Diffusion 3", 1024, "StableDiffusion3InpaintPipeline", False, "sd3")
+FLUX = Family("flux", "FLUX.1", 1024, "FluxFillPipeline", False, "flux")
 UNKNOWN = Family("unknown", "an unrecognised diffusers pipeline", 512, "AutoPipelineForInpainting", True, "sd")
 
 #: Every family by name.
@@ -103,7 +107,8 @@ def classify(class_name: str, unet: dict[str, Any] | None = None, vae_factor: in
     elif class_name.startswith("Flux"):
         channels = (transformer or {}).get("in_channels")
         # FLUX Fill's transformer takes 384 channels (image, masked image and mask, packed)
-        family = FLUX if channels in (None, 384) else replace(FLUX, pipeline_class="FluxInpaintPipeline")
+        family = FLUX if channels in (None, 384) else replace(
+            FLUX, label="FLUX.1 (not Fill)", pipeline_class="FluxInpaintPipeline", generates=False)
     elif class_name.startswith("StableDiffusion") or unet:
         family = SD2 if unet.get("cross_attention_dim") == 1024 else SD1
     else:
@@ -112,6 +117,8 @@ def classify(class_name: str, unet: dict[str, Any] | None = None, vae_factor: in
     if isinstance(sample, (list, tuple)) and sample:
         sample = max(sample)
     changes: dict[str, Any] = {}
+    if not unet and family is SD3:  # the MMDiT's sample_size is in latent cells too (128: 1024 pixels)
+        sample = (transformer or {}).get("sample_size")
     if isinstance(sample, int) and sample > 0:
         changes["native_size"] = sample * vae_factor
     if isinstance(unet.get("in_channels"), int):

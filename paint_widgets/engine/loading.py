@@ -28,7 +28,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
+import numpy as np
 import torch
+from PIL import Image
 
 from ..errors import ModelLoadError, PaintError
 from . import hub
@@ -643,7 +645,7 @@ def _from_single_file(source: str, path: Path, config: str | None, common: dict[
     from . import families
 
     family = families.family_of(path)
-    if not family.generates or family.name == "unknown":
+    if family.name in ("sd3", "flux", "unknown"):  # transformer families: diffusers folders only
         what = "not a Stable Diffusion 1.x, 2.x or SDXL checkpoint" if family.name == "unknown" else \
             f"a {family.label} checkpoint, which loads from its diffusers folder or Hub id only"
         raise ModelLoadError(f"{source} is {what}; single files of SD 1.x, SD 2.x and SDXL load")
@@ -696,6 +698,149 @@ def load_clipseg(source: str, *, dtype: torch.dtype, allow_pickle: bool = False)
             raise
         raise _explain(source, err, allow_pickle, kind="textmask", folder=name) from err
     return model.eval(), processor
+
+
+#: The click model when none is configured (SAM ViT-B, safetensors on the Hub).
+DEFAULT_SEGMENT_MODEL = "facebook/sam-vit-base"
+#: ``config.json``'s ``model_type`` → (model class, processor class) in transformers.
+SEGMENT_CLASSES: dict[str, tuple[str, str]] = {
+    "sam": ("SamModel", "SamProcessor"),
+    "sam2": ("Sam2Model", "Sam2Processor"),
+    "sam3_tracker": ("Sam3TrackerModel", "Sam3TrackerProcessor"),
+    "sam3": ("Sam3TrackerModel", "Sam3TrackerProcessor"),
+}
+
+# --------------------------------------------------------------------------- SAM (click-to-segment)
+
+
+def segment_family(folder: str | Path) -> str:
+    """``model_type`` of the transformers model in ``folder`` (its ``config.json``)."""
+    path = Path(os.path.expanduser(str(folder))) / "config.json"
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ModelLoadError(f"{folder} has no config.json, so it is not a transformers SAM model folder") from None
+    except (OSError, ValueError) as err:
+        raise ModelLoadError(f"{path} could not be read as JSON ({err}); download the model again") from None
+    model_type = config.get("model_type") if isinstance(config, dict) else None
+    return str(model_type or "")
+
+
+def _sam_classes(model_type: str, source: str) -> tuple[Any, Any]:
+    import transformers
+
+    names = SEGMENT_CLASSES.get(model_type)
+    if names is None:
+        known = ", ".join(sorted(SEGMENT_CLASSES))
+        raise ModelLoadError(f"{source} is a {model_type or 'unknown'!r} model, not a SAM model for clicks "
+                             f"(config.json's model_type should be one of {known})")
+    model_cls, processor_cls = (getattr(transformers, n, None) for n in names)
+    if model_cls is None or processor_cls is None:
+        raise ModelLoadError(f"{source} needs transformers.{names[0]}, which transformers "
+                             f"{transformers.__version__} does not have; update transformers")
+    return model_cls, processor_cls
+
+
+def load_segment_model(source: str, *, dtype: torch.dtype, allow_pickle: bool = False) -> tuple[Any, Any]:
+    """``(model, processor)`` of a SAM checkpoint (folder or Hub id), its class read from ``config.json``."""
+    kind = describe_source(source)
+    if kind == "file":
+        raise ModelLoadError(f"segment model {source} must be a folder or a Hub id, not a single file")
+    if kind == "hub":
+        folder = hub.download(source, _top_level_files(source, allow_pickle),
+                              env_var="PAINT_WIDGETS_SEGMENT_MODEL")
+        hub.report(hub.LoadProgress(source, "load"))
+    else:
+        folder = os.path.expanduser(source)
+    root = Path(folder)
+    model_cls, processor_cls = _sam_classes(segment_family(root), source)
+    _check_weights(root, root, source, label="the folder", expected="model.safetensors",
+                           allow_pickle=allow_pickle)
+    try:
+        with hub.quiet_progress_bars(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            processor = processor_cls.from_pretrained(folder)
+            model = model_cls.from_pretrained(folder, use_safetensors=None if allow_pickle else True,
+                                              torch_dtype=dtype)
+    except PaintError:
+        raise
+    except Exception as err:  # any library error: one line saying what is wrong
+        if is_out_of_memory(err):
+            raise
+        raise ModelLoadError(f"{source} could not be loaded as {model_cls.__name__}: "
+                             f"{_first_line(err)}") from err
+    return model.eval(), processor
+
+
+# --------------------------------------------------------------------------- SAM 3 text masks
+
+
+class Sam3Inputs:
+    """SAM 3's text and image preparation without torchvision: its tokenizer, size, mean and std."""
+
+    def __init__(self, folder: str | Path) -> None:
+        from transformers import AutoTokenizer
+
+        root = Path(folder)
+        config: dict[str, Any] = {}
+        for name in ("preprocessor_config.json", "processor_config.json"):
+            if (root / name).is_file():
+                data = json.loads((root / name).read_text(encoding="utf-8"))
+                config.update(data.get("image_processor", data) if isinstance(data, dict) else {})
+        size = config.get("size") or {"height": 1008, "width": 1008}
+        self.size = (int(size.get("height", 1008)), int(size.get("width", 1008)))
+        self.rescale = float(config.get("rescale_factor", 1 / 255))
+        self.mean = np.asarray(config.get("image_mean", [0.5] * 3), np.float32)
+        self.std = np.asarray(config.get("image_std", [0.5] * 3), np.float32)
+        self.tokenizer = AutoTokenizer.from_pretrained(str(root))
+
+    def pixels(self, image: Image.Image) -> torch.Tensor:
+        """``(1, 3, h, w)`` float32: resized (bilinear), rescaled, normalised."""
+        h, w = self.size
+        arr = np.asarray(image.convert("RGB").resize((w, h), Image.Resampling.BILINEAR), np.float32)
+        arr = (arr * self.rescale - self.mean) / self.std
+        return torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1)))[None]
+
+
+def textmask_family(folder: str | Path) -> str:
+    """``model_type`` in ``folder``'s ``config.json`` (``clipseg``, ``sam3``...); ``""`` if unreadable."""
+    try:
+        config = json.loads((Path(os.path.expanduser(str(folder))) / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return ""
+    return str(config.get("model_type", "")) if isinstance(config, dict) else ""
+
+
+def load_textmask_model(source: str, *, dtype: torch.dtype, allow_pickle: bool = False) -> tuple[Any, Any]:
+    """CLIPSeg (:func:`~.load_clipseg`) or SAM 3, read from the checkpoint's config."""
+    where = describe_source(source)
+    folder = os.path.expanduser(source) if where == "folder" else None
+    if where == "hub":
+        folder = hub.download(source, _top_level_files(source, allow_pickle),
+                              env_var="PAINT_WIDGETS_TEXTMASK_MODEL")
+    if folder is None or textmask_family(folder) != "sam3":
+        return load_clipseg(source, dtype=dtype, allow_pickle=allow_pickle)
+    import transformers
+
+    if not hasattr(transformers, "Sam3Model"):
+        raise ModelLoadError(f"{source} is a SAM 3 model, which transformers {transformers.__version__} "
+                             "does not have; update transformers")
+    root = Path(folder)
+    _check_weights(root, root, source, label="the folder", expected="model.safetensors",
+                           allow_pickle=allow_pickle)
+    try:
+        with hub.quiet_progress_bars(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            inputs = Sam3Inputs(root)
+            net = transformers.Sam3Model.from_pretrained(str(root), use_safetensors=None if allow_pickle else True,
+                                                         torch_dtype=dtype)
+    except PaintError:
+        raise
+    except Exception as err:  # any library error: one line
+        if is_out_of_memory(err):
+            raise
+        raise ModelLoadError(f"{source} could not be loaded as Sam3Model: {_first_line(err)}") from err
+    return net.eval(), inputs
 
 
 def module_bytes(*modules: Any) -> int:

@@ -59,6 +59,7 @@ class PipelineManager:
         self.generations = 0
         self._model: str | None = None
         self._textmask_model: str | None = None
+        self._segment_model: str | None = None
         self._model_config: str | None = None
         self._lora_dir: str | None = None
         self._residents: OrderedDict[tuple[str, str], _Resident] = OrderedDict()
@@ -71,7 +72,7 @@ class PipelineManager:
                   device: str | torch.device | None = None, dtype: str | torch.dtype | None = None,
                   budget_bytes: int | None = None, allow_pickle: bool | None = None,
                   fast: bool | str | None = None, model_config: str | None = None,
-                  lora_dir: str | None = None) -> PipelineManager:
+                  lora_dir: str | None = None, segment_model: str | None = None) -> PipelineManager:
         """Set this kernel's defaults. Changing device, dtype or fast releases resident models.
 
         ``model_config``: a local diffusers folder of the same family as a single
@@ -79,6 +80,8 @@ class PipelineManager:
         offline unless diffusers' default config repo for it is cached; see the README).
         ``lora_dir``: the folder ``withLora(name,weight)`` finds ``name.safetensors`` in
         (InvokeAI's ``loras`` folder; :mod:`paint_widgets.engine.loras`).
+
+        ``segment_model``: the SAM checkpoint of click-to-segment (:mod:`paint_widgets.engine.segment`).
 
         ``fast=True``: SDPA attention and channels_last on every diffusion model loaded
         from now on; ``fast="compile"`` also ``torch.compile``s the UNet and the VAE
@@ -91,6 +94,8 @@ class PipelineManager:
             loading.describe_source(str(model))
         if textmask_model is not None:
             loading.describe_source(str(textmask_model))
+        if segment_model is not None:
+            loading.describe_source(str(segment_model))
         if model_config and not os.path.isdir(os.path.expanduser(str(model_config))):
             raise InvalidInputError(f"model_config must be a local diffusers folder, not {model_config!r}")
         if lora_dir and not os.path.isdir(os.path.expanduser(str(lora_dir))):
@@ -111,6 +116,8 @@ class PipelineManager:
             self._model = str(model)
         if textmask_model is not None:
             self._textmask_model = str(textmask_model)
+        if segment_model is not None:
+            self._segment_model = str(segment_model)
         if model_config is not None:
             self._model_config = str(model_config) or None
         if lora_dir is not None:
@@ -154,6 +161,10 @@ class PipelineManager:
         return (self._textmask_model or os.environ.get("PAINT_WIDGETS_TEXTMASK_MODEL")
                 or loading.DEFAULT_TEXTMASK_MODEL)
 
+    def default_segment_model(self) -> str:
+        """``configure(segment_model=)`` > ``$PAINT_WIDGETS_SEGMENT_MODEL`` > ``facebook/sam-vit-base``."""
+        return self._segment_model or os.environ.get("PAINT_WIDGETS_SEGMENT_MODEL") or loading.DEFAULT_SEGMENT_MODEL
+
     # ------------------------------------------------------------------ models
 
     def pipeline(self, model: str | None = None, task: str = "inpaint"):
@@ -181,6 +192,12 @@ class PipelineManager:
         source = model or self.default_textmask_model()
         with self.lock:
             return self._resident("textmask", str(source)).obj
+
+    def segment(self, model: str | None = None) -> tuple[Any, Any]:
+        """``(model, processor)`` of the SAM click model (class read from its config), loaded once."""
+        source = model or self.default_segment_model()
+        with self.lock:
+            return self._resident("segment", str(source)).obj
 
     def _resident(self, kind: str, source: str) -> _Resident:
         key = (kind, source)
@@ -227,8 +244,14 @@ class PipelineManager:
                 make_fast(pipe, compile=self.fast == "compile")
             modules = [m for m in pipe.components.values() if isinstance(m, torch.nn.Module)]
             obj: Any = pipe
+        elif kind == "segment":
+            model, processor = loading.load_segment_model(source, dtype=self.dtype, allow_pickle=self.allow_pickle)
+            hub.report(hub.LoadProgress(source, "load", device=device))
+            model.to(self.device)
+            modules, obj = [model], (model, processor)
         else:
-            model, processor = loading.load_clipseg(source, dtype=self.dtype, allow_pickle=self.allow_pickle)
+
+            model, processor = loading.load_textmask_model(source, dtype=self.dtype, allow_pickle=self.allow_pickle)
             hub.report(hub.LoadProgress(source, "load", device=device))
             model.to(self.device)
             modules, obj = [model], (model, processor)
@@ -274,6 +297,7 @@ class PipelineManager:
                 "fast": self.fast,
                 "model": self.default_model(),
                 "textmask_model": self.default_textmask_model(),
+                "segment_model": self.default_segment_model(),
             }
 
     def release(self) -> None:

@@ -43,6 +43,10 @@ SCHEDULER_CLASSES: dict[str, str] = {
 }
 assert tuple(SCHEDULER_CLASSES) == SAMPLERS
 
+#: Internal schedulers, not InvokeAI names (so not in :data:`..params.SAMPLERS`, never a
+#: user's ``-A``): ``"lcm"`` is the live preview's few-step LCM sampler (:mod:`.preview`).
+INTERNAL_SCHEDULERS: dict[str, str] = {"lcm": "LCMScheduler"}
+
 
 def samplers_for(family: Family) -> tuple[str, ...]:
     """The InvokeAI sampler names that apply to ``family`` (all ten, or none)."""
@@ -58,8 +62,11 @@ def make_scheduler(name: str, base_config: dict[str, Any], family: Family | None
     if family is not None and not family.invoke_samplers:
         raise InvalidInputError(
             f"sampler {name!r}: {family.label} models use their own flow-matching scheduler; "
-            "InvokeAI's sampler names apply to SD 1.x, SD 2.x and SDXL"
+            "InvokeAI's sampler names apply to SD 1.x, SD 2.x and SDXL; use k_euler (its own "
+            "FlowMatchEulerDiscreteScheduler) or leave the sampler unset"
         )
+    if name in INTERNAL_SCHEDULERS:  # the preview's LCM: from the model's own config too
+        return getattr(diffusers, INTERNAL_SCHEDULERS[name]).from_config(dict(base_config))
     PARAM["sampler"].check(name)  # unknown or refused names: the table's messages
     config = dict(base_config)
     if SCHEDULER_CLASSES[name] == "PNDMScheduler":
@@ -67,4 +74,4 @@ def make_scheduler(name: str, base_config: dict[str, Any], family: Family | None
     return getattr(diffusers, SCHEDULER_CLASSES[name]).from_config(config)
 
 
-__all__ = ["SCHEDULER_CLASSES", "make_scheduler", "samplers_for"]
+__all__ = ["INTERNAL_SCHEDULERS", "SCHEDULER_CLASSES", "make_scheduler", "samplers_for"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from .tiny_models import write_tiny_models
+from .all_models import write_tiny_models
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -200,39 +200,6 @@ def build_tiny_clipseg(*, seed: int = 0, workdir: str | Path | None = None):
     return model, processor
 
 
-#: The models :func:`write_tiny_models` writes, in this order: name -> path under the folder.
-TINY_MODELS = {
-    "sd-inpaint": "sd-inpaint", "sd": "sd", "clipseg": "clipseg", "sdxl-inpaint": "sdxl-inpaint",
-    # single-file checkpoints in the original key layout, made from the folders above
-    "single/sd-inpaint": "single/sd-inpaint.safetensors",
-    "single/sdxl-inpaint": "single/sdxl-inpaint.safetensors",
-    # a LoRA for the tiny SD UNets, made with peft
-    "loras/tiny-sd": "loras/tiny-sd.safetensors",
-    "loras/tiny-sdxl": "loras/tiny-sdxl.safetensors",
-}
-
-
-def write_tiny_models(folder: str | Path) -> dict[str, Path]:
-    """Write :data:`TINY_MODELS` under ``folder``; return ``{name: path}``."""
-    from .single_file import write_single_file
-
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = {name: folder / where for name, where in TINY_MODELS.items()}
-    work = folder / ".tokenizer"
-    build_tiny_sd(in_channels=9, seed=0, workdir=work).save_pretrained(paths["sd-inpaint"], safe_serialization=True)
-    build_tiny_sd(in_channels=4, seed=1, workdir=work).save_pretrained(paths["sd"], safe_serialization=True)
-    model, processor = build_tiny_clipseg(seed=2, workdir=work)
-    model.save_pretrained(paths["clipseg"], safe_serialization=True)
-    processor.save_pretrained(paths["clipseg"])
-    build_tiny_sdxl(seed=3, workdir=work).save_pretrained(paths["sdxl-inpaint"], safe_serialization=True)
-    for name in ("sd-inpaint", "sdxl-inpaint"):
-        write_single_file(paths[name], paths[f"single/{name}"])
-    write_tiny_lora(paths["sd-inpaint"], paths["loras/tiny-sd"])
-    write_tiny_lora(paths["sdxl-inpaint"], paths["loras/tiny-sdxl"], seed=5)
-    return paths
-
-
 def write_tiny_lora(model_folder: str | Path, path: str | Path, *, seed: int = 4, rank: int = 4) -> Path:
     """A LoRA for the UNet of the tiny model in ``model_folder`` (SD 1.x or SDXL), made
     with peft, saved as diffusers saves LoRAs.

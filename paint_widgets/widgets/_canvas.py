@@ -234,7 +234,7 @@ def enable_colab_widgets() -> None:
     if _COLAB_ENABLED or "google.colab" not in sys.modules:
         return
     try:
-        from google.colab import output  # type: ignore[import-not-found]
+        from google.colab import output  # type: ignore[import-not-found,import-untyped,unused-ignore]
 
         output.enable_custom_widget_manager()
     except Exception:  # noqa: BLE001 - outside a Colab notebook the module may be half there

@@ -166,9 +166,11 @@ def test_previews_per_kind():
 def test_recognised_but_unsupported_families_are_refused_clearly(monkeypatch):
     from paint_widgets.engine import denoise
 
-    monkeypatch.setattr(denoise, "family_of", lambda pipe: families.FLUX)
+    not_fill = families.classify("FluxPipeline", transformer={"in_channels": 64})  # FLUX.1 without Fill
+    assert not not_fill.generates
+    monkeypatch.setattr(denoise, "family_of", lambda pipe: not_fill)
     settings = denoise.DenoiseSettings("x", "", 2, 7.5, 1.0, "k_lms", 1)
-    with pytest.raises(InvalidInputError, match="FLUX.1 models are recognised"):
+    with pytest.raises(InvalidInputError, match=r"FLUX.1 \(not Fill\) models are recognised"):
         denoise.denoise_masked(object(), np.zeros((64, 64, 3), np.uint8), np.ones((64, 64), np.float32),
                                settings, base_scheduler_config={})
 
