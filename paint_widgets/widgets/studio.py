@@ -47,6 +47,7 @@ from ._canvas import enable_colab_widgets, report_error, report_info
 from ._jobs import JobRunner
 from ._lifetime import close_parts, close_tree, closed_error
 from ._live import LatestWins
+from ._model_picker import ModelPicker
 from ._params import controls_for, swap_defaults, unplaced, values_from
 from ._progress import RunDisplay, png_bytes
 from .mask_painter import MaskPainter
@@ -85,7 +86,7 @@ class Studio(widgets.VBox):
         image_array = np.asarray(load_image(image))  # before any widget exists
         self._closed = False
         self.mgr = mgr or manager()
-        self.model = model
+        self.model: str | None = os.fspath(model) if model is not None else None
         self.outdir = Path(outdir)
         self.results: list[Result] = []
         self.history: list[str] = []
@@ -93,6 +94,8 @@ class Studio(widgets.VBox):
         self.output = widgets.Output(layout=widgets.Layout(max_height="14em", overflow="auto"))
         self.status = widgets.HTML()
         self._build_parameters()
+        self.model_picker = ModelPicker(self.model, self.mgr.default_model, self._set_model)
+        self.params_box.children = (self.model_picker, *self.params_box.children)
         self._build_actions(engine)
         self._build_live()
         self._display = RunDisplay(self.progress, self._say, self.preview)
@@ -315,6 +318,20 @@ class Studio(widgets.VBox):
                     for i in (change["old"], change["new"]))
         if old != new:  # each value the user left at its default follows the tab
             swap_defaults(self.param_controls, PARAMS, old, new)
+
+    def _set_model(self, source: str | None) -> None:
+        """The picker's choice: the model the next run uses (None: the manager's default)."""
+        from ..engine.loading import describe_source
+
+        try:
+            if source:
+                describe_source(source)  # a local path that does not exist is said now
+        except PaintError as err:
+            self._say(f"{err}; the model stays {self.model or 'the default'}", error=True)
+            return
+        self.model = source
+        self._say(f"Model: {source or 'the default'}; it loads on the next run.")
+        self._check_weights()
 
     def _check_weights(self) -> None:
         from ..engine.loading import weights_available
