@@ -177,6 +177,8 @@ class TextMaskTuner(widgets.VBox):
         self._model = model
         self._manager = manager
         self._tm: TextMask | None = None
+        self._found: TextMask | None = None  # as computed; _tm leaves out the dropped instances
+        self._dropped: set[int] = set()
         self._heat_view: np.ndarray | None = None
         self._mask_cache: tuple[tuple[Any, ...], np.ndarray] | None = None
         self._paint_cache: tuple[tuple[Any, ...], np.ndarray] | None = None
@@ -367,7 +369,7 @@ class TextMaskTuner(widgets.VBox):
         self._links = []
         close_parts(self)
         with self._lock:
-            self._tm = None
+            self._tm = self._found = None
             self._heat_view = self._preview_sel = None
             self._mask_cache = self._paint_cache = None
             self._pil = Image.new("RGB", (1, 1))
@@ -486,6 +488,56 @@ class TextMaskTuner(widgets.VBox):
         self._check_open()  # a computation that ends after close() shows nothing
         if tm.shape != self._rgb.shape[:2]:
             raise InvalidInputError("the text mask was made for an image of another size")
+        self._found, self._dropped = tm, set()
+        self._list_instances(tm)
+        self._show(tm)
+
+    # ------------------------------------------------------------------ SAM 3 instances
+
+    @property
+    def instances(self) -> tuple[Any, ...]:
+        """The instances SAM 3 found for the current prompt, best score first (all of them,
+        dropped ones included; empty with CLIPSeg)."""
+        return self._found.instances if self._found is not None else ()
+
+    @property
+    def dropped(self) -> frozenset[int]:
+        """Indices into :attr:`instances` the user dropped (their pixels are not in the mask)."""
+        return frozenset(self._dropped)
+
+    def drop_instance(self, index: int, dropped: bool = True) -> None:
+        """Leave instance ``index`` out of the mask (``dropped=False``: take it back); no model run."""
+        self._check_open()
+        found = self._found
+        if found is None or not found.instances:
+            raise InvalidInputError("no SAM 3 instances to drop: this text mask has none (CLIPSeg gives a heatmap)")
+        if not 0 <= index < len(found.instances):
+            raise InvalidInputError(f"instance {index} out of range: there are {len(found.instances)}")
+        (self._dropped.add if dropped else self._dropped.discard)(index)
+        box = self.instances_box.children[index]
+        if isinstance(box, widgets.Checkbox) and box.value == dropped:
+            box.value = not dropped  # the checkbox shows it (its observer comes back here: no change)
+        self._show(found.without(*sorted(self._dropped)) if self._dropped else found)
+
+    def _list_instances(self, tm: TextMask) -> None:
+        boxes = []
+        for i, inst in enumerate(tm.instances):
+            box = widgets.Checkbox(True, description=f"{inst.prompt} #{i + 1}: score {inst.score:.2f}",
+                                   indent=False, layout=widgets.Layout(width="auto"))
+            box.observe(lambda change, i=i: self._on_instance(i, change), names="value")
+            boxes.append(box)
+        for old in self.instances_box.children:
+            old.close()
+        self.instances_box.children = boxes
+        self.instances_box.layout.display = None if boxes else "none"
+
+    @routed(lambda self: self.output)
+    def _on_instance(self, index: int, change: Any) -> None:
+        if (index in self._dropped) != (not change["new"]):
+            self.drop_instance(index, dropped=not change["new"])
+
+    def _show(self, tm: TextMask) -> None:
+        """Make ``tm`` the current text mask: preview, label and plot follow (no model run)."""
         with self._lock:
             self._tm = tm
             self._heat_view = resize_heatmap(tm.heatmap, self.view.view_height, self.view.view_width)
@@ -655,8 +707,11 @@ class TextMaskTuner(widgets.VBox):
         ]
         self._slider = slider
         self._grow_slider, self._feather_slider = grow, feather
+        #: SAM 3's instances with their scores, each a checkbox: untick to drop one.
+        self.instances_box = widgets.VBox(layout=widgets.Layout(display="none"))
         return [
             widgets.HBox([self._text, self._run_button]),
             widgets.HBox([slider, self._label, self.plot_toggle]),
             widgets.HBox([grow, feather]),
+            self.instances_box,
         ]

@@ -62,3 +62,44 @@ def test_without_drops_an_instance() -> None:
     assert len(dropped.instances) == 1 and dropped.mask(0.3).sum() == 70 and not dropped.mask(0.3)[:3].any()
     with pytest.raises(pw.InvalidInputError):
         tm.without(5)
+
+
+def test_the_tuner_lists_the_instances_and_dropping_one_needs_no_model_run() -> None:
+    from paint_widgets.widgets.text_mask_tuner import TextMaskTuner
+
+    img = np.zeros((40, 60, 3), np.uint8)
+    a, b = np.zeros((40, 60), bool), np.zeros((40, 60), bool)
+    a[:20, :30], b[10:, 25:] = True, True
+    inst = (Instance("orange", 0.9, a), Instance("orange", 0.6, b))
+    tuner = TextMaskTuner(TextMask(img, instance_heatmap(inst, (40, 60)), "orange", 0.5, instances=inst))
+    try:
+        boxes = tuner.instances_box.children
+        assert [box.description for box in boxes] == ["orange #1: score 0.90", "orange #2: score 0.60"]
+        assert tuner.instances_box.layout.display is None
+        assert np.array_equal(tuner.mask, a | b)
+        calls = textmask.model_calls()
+        boxes[1].value = False  # untick: the second orange is not in the mask
+        assert tuner.dropped == {1} and np.array_equal(tuner.mask, a)
+        tuner.threshold = 0.95  # the slider still means the score: nothing scores 0.95
+        assert not tuner.mask.any()
+        tuner.threshold = 0.5
+        tuner.drop_instance(1, dropped=False)  # from code: take it back, the checkbox follows
+        assert boxes[1].value and np.array_equal(tuner.mask, a | b)
+        assert textmask.model_calls() == calls
+        with pytest.raises(pw.InvalidInputError, match="out of range"):
+            tuner.drop_instance(5)
+    finally:
+        tuner.close()
+
+
+def test_a_clipseg_tuner_shows_no_instance_list() -> None:
+    from paint_widgets.widgets.text_mask_tuner import TextMaskTuner
+
+    img = np.zeros((40, 60, 3), np.uint8)
+    tuner = TextMaskTuner(TextMask(img, np.linspace(0, 1, 2400, dtype=np.float32).reshape(40, 60), "x", 0.5))
+    try:
+        assert tuner.instances == () and tuner.instances_box.layout.display == "none"
+        with pytest.raises(pw.InvalidInputError, match="no SAM 3 instances"):
+            tuner.drop_instance(0)
+    finally:
+        tuner.close()
