@@ -125,7 +125,9 @@ class GenerationParams:
         return {p.name: getattr(self, p.name) for p in PARAMS}
 
 
-_LINE_BREAKS = ("\r", "\n", "\v", "\f", "\x85", "\u2028", "\u2029")
+#: What ends a line where command lines are read (files, stdin, cells: ``\n``, ``\r\n``).
+#: Other ``str.splitlines`` separators (U+2028, ``\x0b``...) split nothing there: kept.
+_LINE_BREAKS = ("\r", "\n")
 
 
 def _one_line(text: str) -> str:

@@ -79,14 +79,14 @@ def test_inpaint_reveals_its_real_signature(revealed: dict[int, str]) -> None:
         assert re.search(rf"prompt: {_t('str')}", text), text
         assert re.search(rf"steps: {_t('int')}", text), text
         assert re.search(rf"seed: {_t('int')} \| None", text), text
-        assert re.search(r"progress: \(def \(paint_widgets\.engine\.denoise\.Step\)", text), text
+        assert re.search(r"progress: \(def \(paint_widgets\.engine\.steps\.Step\)", text), text
         assert text.endswith('-> paint_widgets.result.Result"'), text
 
 
 def test_step_generation_params_manager_and_warnings_are_real(revealed: dict[int, str]) -> None:
     for line in (5, 10):
         assert re.search(rf"def \(step: {_t('int')}, total: {_t('int')}", revealed[line]), revealed[line]
-        assert "-> paint_widgets.engine.denoise.Step" in revealed[line]
+        assert "-> paint_widgets.engine.steps.Step" in revealed[line]
     assert "-> paint_widgets.requests.GenerationParams" in revealed[6]
     assert re.search(rf"prompt: {_t('str')} =", revealed[6]), revealed[6]
     assert "-> paint_widgets.engine.manager.PipelineManager" in revealed[7]

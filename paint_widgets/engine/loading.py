@@ -674,15 +674,19 @@ def _from_single_file(source: str, path: Path, config: str | None, common: dict[
 
 
 @_explained("textmask")
-def load_clipseg(source: str, *, dtype: torch.dtype, allow_pickle: bool = False):
-    """``(CLIPSegForImageSegmentation, CLIPSegProcessor)`` for ``source``, as transformers' docs load them."""
+def load_clipseg(source: str, *, dtype: torch.dtype, allow_pickle: bool = False, downloaded: str | None = None):
+    """``(CLIPSegForImageSegmentation, CLIPSegProcessor)`` for ``source``, as transformers' docs load them.
+
+    ``downloaded``: the local folder of a Hub id already fetched (no second request).
+    """
     from transformers import CLIPSegForImageSegmentation, CLIPSegProcessor
 
     kind = describe_source(source)
     if kind == "file":
         raise ModelLoadError(f"text-mask model {source} must be a folder or a Hub id, not a single file")
     if kind == "hub":
-        name = hub.download(source, _top_level_files(source, allow_pickle), env_var="PAINT_WIDGETS_TEXTMASK_MODEL")
+        name = downloaded or hub.download(source, _top_level_files(source, allow_pickle),
+                                          env_var="PAINT_WIDGETS_TEXTMASK_MODEL")
         hub.report(hub.LoadProgress(source, "load"))
     else:
         name = os.path.expanduser(source)
@@ -819,7 +823,8 @@ def load_textmask_model(source: str, *, dtype: torch.dtype, allow_pickle: bool =
         folder = hub.download(source, _top_level_files(source, allow_pickle),
                               env_var="PAINT_WIDGETS_TEXTMASK_MODEL")
     if folder is None or textmask_family(folder) != "sam3":
-        return load_clipseg(source, dtype=dtype, allow_pickle=allow_pickle)
+        return load_clipseg(source, dtype=dtype, allow_pickle=allow_pickle,
+                            downloaded=folder if where == "hub" else None)
     import transformers
 
     if not hasattr(transformers, "Sam3Model"):

@@ -71,7 +71,7 @@ def test_unknown_and_unfitting_loras_are_refused_by_name(mgr, tiny_models, photo
     with pytest.raises(pw.ModelLoadError, match="no LoRA folder is set"):
         pw.inpaint(photo, box_mask, "x withLora(ink)", **FAST)
     mgr.configure(lora_dir=str(tiny_models["loras/tiny-sd"].parent))
-    with pytest.raises(pw.ModelLoadError, match=r"no ink.safetensors in the LoRA folder .*it has tiny-sd"):
+    with pytest.raises(pw.ModelLoadError, match=r"no ink.safetensors in the LoRA folder .*it has .*tiny-sd"):
         pw.inpaint(photo, box_mask, "x withLora(ink)", **FAST)
     assert (mgr.loads, mgr.generations) == before  # refused before any work
     with pytest.raises(pw.InvalidInputError, match="lora_dir must be a folder"):
