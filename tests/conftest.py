@@ -73,3 +73,31 @@ def tmgr(tiny_models: dict[str, Path]):
     manager.configure(textmask_model=str(tiny_models["clipseg"]))
     yield manager
     manager.release()
+
+
+@pytest.fixture(scope="module")
+def smgr(tiny_models: dict[str, Path]):
+    """A PipelineManager of the module's own with the tiny SAM as its click model."""
+    from paint_widgets.engine import segment
+    from paint_widgets.engine.manager import PipelineManager
+
+    if "sam" not in tiny_models:
+        pytest.skip("this transformers has no SamModel")
+    manager = PipelineManager(device="cpu")
+    manager.configure(segment_model=str(tiny_models["sam"]))
+    segment.clear_cache()
+    yield manager
+    manager.release()
+
+
+@pytest.fixture(scope="module")
+def s3mgr(tiny_models: dict[str, Path]):
+    """A PipelineManager of the module's own with the tiny SAM 3 as its text-mask model."""
+    from paint_widgets.engine.manager import PipelineManager
+
+    if "sam3" not in tiny_models:
+        pytest.skip("this transformers has no Sam3Model")
+    manager = PipelineManager(device="cpu")
+    manager.configure(textmask_model=str(tiny_models["sam3"]))
+    yield manager
+    manager.release()

@@ -13,16 +13,6 @@ from paint_widgets.engine.manager import PipelineManager
 from paint_widgets.imaging.text_mask import Instance, TextMask, instance_heatmap
 
 
-@pytest.fixture(scope="module")
-def s3mgr(tiny_models: dict[str, Path]):
-    if "sam3" not in tiny_models:
-        pytest.skip("this transformers has no Sam3Model")
-    manager = PipelineManager(device="cpu")
-    manager.configure(textmask_model=str(tiny_models["sam3"]))
-    yield manager
-    manager.release()
-
-
 def test_family_is_read_from_the_config(tiny_models: dict[str, Path]) -> None:
     assert loading.textmask_family(tiny_models["clipseg"]) == "clipseg"
     if "sam3" in tiny_models:

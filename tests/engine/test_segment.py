@@ -12,19 +12,6 @@ from paint_widgets.engine import segment as seg
 from paint_widgets.engine.manager import PipelineManager
 
 
-@pytest.fixture(scope="module")
-def smgr(tiny_models: dict[str, Path]):
-    """A manager of the module's own pointed at the tiny SAM."""
-    if "sam" not in tiny_models:
-        pytest.skip("this transformers has no SamModel")
-    manager = PipelineManager(device="cpu")
-    manager.configure(segment_model=str(tiny_models["sam"]))
-    seg.clear_cache()
-    yield manager
-    manager.release()
-    seg.clear_cache()
-
-
 def test_segment_returns_a_bool_mask_of_the_image_size(smgr: PipelineManager, photo: np.ndarray) -> None:
     mask = pw.segment(photo, points=[(60, 45)], manager=smgr)
     assert mask.dtype == bool and mask.shape == photo.shape[:2]

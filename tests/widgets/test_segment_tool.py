@@ -2,24 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
-import pytest
 
 from paint_widgets.engine import segment as seg
 from paint_widgets.engine.manager import PipelineManager
 from paint_widgets.widgets.mask_painter import MaskPainter
-
-
-@pytest.fixture(scope="module")
-def smgr(tiny_models: dict[str, Path]):
-    if "sam" not in tiny_models:
-        pytest.skip("this transformers has no SamModel")
-    manager = PipelineManager(device="cpu")
-    manager.configure(segment_model=str(tiny_models["sam"]))
-    yield manager
-    manager.release()
 
 
 def send(painter: MaskPainter, event: str, **content: object) -> None:
