@@ -1020,7 +1020,7 @@ class MaskPainter(widgets.VBox):
             options=[("Brush", "brush"), ("Eraser", "eraser"), ("Segment", "segment")],
             tooltips=["Paint the area to repaint (B)", "Erase paint (E)",
                       "Click an object, or drag a box around it: SAM proposes its region (S)"],
-            style={"button_width": "5.5em"},
+            style={"button_width": "6.5em"},
         )
         size = widgets.IntSlider(
             value=min(24, max_brush), min=1, max=max_brush, description="Size",
@@ -1090,6 +1090,13 @@ class MaskPainter(widgets.VBox):
             self._segment_info,
         ])
         self._show_segment_info()
+
+        def segment_row_follows(_change: Any = None) -> None:  # its buttons only with the Segment tool
+            row_segment.layout.display = None if tool.value == "segment" else "none"
+
+        tool.observe(segment_row_follows, names="value")
+        segment_row_follows()
+        self.segment_row = row_segment
         return [row1, row_soft, row2, row_segment]
 
 

@@ -97,3 +97,15 @@ def test_clear_points_and_key_s(photo: np.ndarray, smgr: PipelineManager) -> Non
     assert p.proposal is None and p.segment_points == []
     p.add_point(1, 1, label=3)  # refused (shown in the painter's Output, as every handler's error)
     assert p.segment_points == []
+
+
+def test_the_segment_buttons_show_with_the_segment_tool_only() -> None:
+    painter = MaskPainter(np.zeros((64, 96, 3), np.uint8))
+    try:
+        assert painter.segment_row.layout.display == "none"
+        painter.tool = "segment"
+        assert painter.segment_row.layout.display is None
+        painter.tool = "eraser"
+        assert painter.segment_row.layout.display == "none"
+    finally:
+        painter.close()
