@@ -282,3 +282,24 @@ def test_a_budget_evicts_the_least_recent_family_and_it_comes_back(mgr, tiny_mod
     b = np.asarray(pw.inpaint(photo, box_mask, "x", model=flux, **FAST).image)  # read again
     assert list(mgr.status()["resident"]) == [flux] and mgr.status()["loads"] == 3
     assert np.array_equal(a, b)
+
+
+def test_a_text_mask_repaints_only_what_it_selects(flow, photo):
+    """``-tm``: CLIPSeg's mask (the kernel's text-mask model) drives the flow model too."""
+    tm = pw.text_mask(photo, "red square", 0.5)
+    paint = tm.mask(tm.threshold)
+    result = pw.inpaint(photo, None, "a blue door", text_mask=("red square", 0.5), **FAST)
+    out = np.asarray(result.image)
+    if paint.any():
+        assert np.array_equal(out[outside(paint)], photo[outside(paint)])
+    assert "-tm 'red square' 0.5" in result.commands[0] or '-tm "red square" 0.5' in result.commands[0]
+
+
+def test_outpaint_shifts_and_paints_the_uncovered_strip(flow):
+    img = np.random.default_rng(2).integers(0, 256, (96, 128, 3), dtype=np.uint8)
+    result = pw.outpaint(img, "left", 32, steps=2, seam_steps=2, seed=3, prompt="x")
+    out = np.asarray(result.image)
+    assert out.shape == img.shape
+    assert np.array_equal(out[:, 32:], img[:, :-32])  # the picture moved right, pixel for pixel
+    assert out[:, :32].std() > 0  # the new strip was painted, not left black
+    assert result.commands[0].startswith("!fix <image> -D left 32")
