@@ -10,12 +10,14 @@ import contextlib
 import io
 import os
 import shutil
+import signal
 import struct
 import subprocess
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -127,3 +129,19 @@ def read_only_folder(path: Path) -> Iterator[str]:
             subprocess.run(["chattr", "-i", str(path)], capture_output=True, check=False)
         elif how:
             path.chmod(0o755)
+
+
+@contextlib.contextmanager
+def deadline(seconds: float = 120.0) -> Iterator[None]:
+    """Fail (instead of hanging the suite) if the block is still running after ``seconds``:
+    a FIFO opened for reading blocks until a writer comes, and none ever does here."""
+    def ring(_signum: int, _frame: Any) -> None:
+        raise TimeoutError(f"still running after {seconds:.0f} s: something blocked on a special file")
+
+    previous = signal.signal(signal.SIGALRM, ring)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)

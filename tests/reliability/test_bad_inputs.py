@@ -17,12 +17,10 @@ Each row asserts two things:
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
 import socket
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +31,7 @@ from reliability_helpers import (
     H,
     W,
     box_mask,
+    deadline,
     files_under,
     mask_file,
     partial_files,
@@ -103,21 +102,6 @@ def assert_matches(text: str, pattern: str) -> None:
 
     assert re.search(pattern, text), f"{pattern!r} not in {text!r}"
 
-
-@contextlib.contextmanager
-def deadline(seconds: float = 120.0) -> Iterator[None]:
-    """Fail (instead of hanging the suite) if the block is still running after ``seconds``:
-    a FIFO opened for reading blocks until a writer comes, and none ever does here."""
-    def ring(_signum: int, _frame: Any) -> None:
-        raise TimeoutError(f"still running after {seconds:.0f} s: something blocked on a special file")
-
-    previous = signal.signal(signal.SIGALRM, ring)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def output_text(widget: Any) -> str:

@@ -20,17 +20,14 @@ concurrent writers and late checks, each through the front doors that take them.
 
 from __future__ import annotations
 
-import contextlib
 import io
 import os
 import re
 import shlex
-import signal
 import subprocess
 import sys
 import threading
 from collections import defaultdict
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +38,7 @@ from reliability_helpers import (
     H,
     W,
     box_mask,
+    deadline,
     files_under,
     mask_file,
     photo,
@@ -63,20 +61,6 @@ SEPARATORS = {"U+2028": "\u2028", "U+2029": "\u2029", "U+0085": "\x85", "\\x0b":
               "\\x1c": "\x1c", "\\x1d": "\x1d", "\\x1e": "\x1e"}
 BOM = "\ufeff"
 
-
-@contextlib.contextmanager
-def deadline(seconds: float = 60.0) -> Iterator[None]:
-    """Fail instead of hanging if the block is still running after ``seconds``."""
-    def ring(_signum: int, _frame: Any) -> None:
-        raise TimeoutError(f"still running after {seconds:.0f} s: something blocked on a special file")
-
-    previous = signal.signal(signal.SIGALRM, ring)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def snapshot(mgr: Any) -> tuple[int, int]:
