@@ -1,10 +1,12 @@
 """Batch throughput: images per second, the local engine vs Ray with two workers (tiny models).
 
 The same folder (``--images`` pictures of ``--side`` px, a square mask each) and the same
-recipe run three ways, side by side in one process: the local engine (one manager, the
-model already loaded), and Ray Data with one and with two CPU actors (``ray.init`` on this
-machine; the figure includes each actor's model load, as a real batch pays it once per
-actor). Outputs of every run are compared with the local ones (same seeds: same pixels).
+recipe run side by side in one process: the local engine (one manager, the model already
+loaded), the local engine writing to an fsspec URL (``memory://``: the temp-name-then-move
+path every remote output takes, without a network), and Ray Data with one and with two
+CPU actors (``ray.init`` on this machine; the figure includes each actor's model load, as
+a real batch pays it once per actor). Outputs of every run are compared with the local
+ones (same seeds: same pixels).
 
 The tiny random-weight models make the per-image work small, so Ray's fixed costs (actor
 start, model load per actor, scheduling) weigh far more here than with real models on GPUs.
@@ -47,6 +49,18 @@ def same_pixels(a: Path, b: Path) -> bool:
         np.array_equal(np.asarray(Image.open(a / n)), np.asarray(Image.open(b / n))) for n in names)
 
 
+def same_pixels_url(a: Path, url: str) -> bool:
+    """Whether the PNGs under ``url`` (fsspec) are those of local folder ``a``."""
+    import io
+
+    from paint_widgets.batching import storage
+
+    names = sorted(p.name for p in a.glob("*.png"))
+    made = sorted(n for n in storage.names(url) if n.endswith(".png"))
+    return names == made and all(np.array_equal(np.asarray(Image.open(a / n)), np.asarray(
+        Image.open(io.BytesIO(storage.read_bytes(f"{url}/{n}"))))) for n in names)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--images", type=int, default=8)
@@ -70,6 +84,11 @@ def main() -> int:
         local = pw.batch(inputs, outdir=root / "local", **common)
         base = local.images_per_second
         rows.append(Row(f"local, {args.images} images {args.side}px, {args.steps} steps", base, "images/s"))
+        url = "memory://bench-batch/out"
+        remote = pw.batch(inputs, outdir=url, **common)
+        rows.append(Row("local, outputs to memory:// (fsspec: temp name, then move)", remote.images_per_second,
+                        "images/s", ratio=remote.images_per_second / base, versus="local",
+                        target="same pixels as local", ok=same_pixels_url(root / "local", url)))
         try:
             import ray
         except ImportError:

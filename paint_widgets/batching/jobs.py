@@ -21,6 +21,7 @@ from typing import Any
 
 from ..errors import InvalidInputError
 from ..io import check_input_file, safe_name, user_path
+from . import storage
 from .recipe import Recipe
 
 #: File suffixes a folder's images may have (others in the folder are ignored and counted).
@@ -44,12 +45,22 @@ class Job:
     outputs: list[str] = field(default_factory=list)  # file names in outdir
     problem: str | None = None  # found while planning: the job fails without running
 
-    def paths(self) -> list[Path]:
-        return [Path(self.outdir) / name for name in self.outputs]
+    def paths(self) -> list[str]:
+        """Where the outputs go: local paths, or URLs for an fsspec ``outdir``."""
+        return [storage.join(self.outdir, name) for name in self.outputs]
 
-    def done(self) -> bool:
-        """Whether every output of this job is already written (saves are atomic: a file is whole)."""
-        return bool(self.outputs) and all(p.is_file() for p in self.paths())
+    def done(self, existing: set[str] | None = None) -> bool:
+        """Whether every output of this job is already written (saves are atomic: a file is whole).
+
+        ``existing``: the names in ``outdir`` from one listing (a remote folder), else each is looked up.
+        """
+        if not self.outputs:
+            return False
+        if existing is not None:
+            return all(name in existing for name in self.outputs)
+        if storage.is_url(self.outdir):
+            return all(storage.exists(p) for p in self.paths())
+        return all(Path(p).is_file() for p in self.paths())
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -67,11 +78,35 @@ class Inputs:
     ignored: list[str] = field(default_factory=list)
 
 
+def _split_folder(files: list[str]) -> Inputs:
+    """A folder's files (sorted) as images and ignored ones; hidden files left out."""
+    images: list[str] = []
+    ignored: list[str] = []
+    for entry in files:
+        if storage.basename(entry).startswith("."):
+            continue
+        (images if storage.suffix(entry) in IMAGE_SUFFIXES else ignored).append(entry)
+    return Inputs(images, ignored)
+
+
+def _remote_inputs(url: str) -> Inputs:
+    if storage.is_dir(url):
+        return _split_folder(storage.list_files(url))
+    if not storage.exists(url):
+        raise InvalidInputError(f"batch input {storage.redact(url)} does not exist; give a folder of images, "
+                                "a file or a list of files")
+    return Inputs([url])
+
+
 def list_inputs(inputs: str | os.PathLike | Iterable[str | os.PathLike]) -> Inputs:
     """The images to process: a folder's image files (sorted by name; hidden files and other
-    suffixes left out), one file, or an explicit list (kept as given)."""
+    suffixes left out), one file, or an explicit list (kept as given). Each may be a local
+    path or an fsspec URL (see :mod:`.storage`)."""
     if isinstance(inputs, (str, os.PathLike)):
-        path = user_path(inputs, "batch input")
+        where = storage.normalise(inputs, "batch input")
+        if storage.is_url(where):
+            return _remote_inputs(where)
+        path = user_path(where, "batch input")
         if path.is_dir():
             images: list[str] = []
             ignored: list[str] = []
@@ -86,14 +121,25 @@ def list_inputs(inputs: str | os.PathLike | Iterable[str | os.PathLike]) -> Inpu
         return Inputs([str(path)])
     if isinstance(inputs, bytes):
         raise InvalidInputError("batch inputs must be a folder, a file or a list of files, not bytes")
-    return Inputs([str(user_path(p, "batch input")) for p in inputs])
+    return Inputs([storage.normalise(p, "batch input") for p in inputs])
 
 
 def mask_index(masks: str | os.PathLike | None) -> dict[str, str] | str | None:
     """``{stem: path}`` of a masks folder, a single mask file (every image's), or None."""
     if masks is None:
         return None
-    path = user_path(masks, "masks")
+    where = storage.normalise(masks, "masks")
+    if storage.is_url(where):
+        if storage.is_dir(where):
+            found: dict[str, str] = {}
+            for url in _split_folder(storage.list_files(where)).images:
+                found.setdefault(storage.stem(url), url)
+            return found
+        if not storage.exists(where):
+            raise InvalidInputError(f"masks {storage.redact(where)} does not exist; give a folder of masks named "
+                                    "like the images (matched by file stem) or one mask file")
+        return where
+    path = user_path(where, "masks")
     if path.is_dir():
         index: dict[str, str] = {}
         for entry in sorted(path.iterdir(), key=lambda p: p.name):
@@ -108,6 +154,8 @@ def mask_index(masks: str | os.PathLike | None) -> dict[str, str] | str | None:
 
 def file_digest(path: str) -> str:
     """sha256 of a regular file's bytes (a FIFO, a device or a folder is refused by ``os.stat``)."""
+    if storage.is_url(path):
+        return storage.digest(path)
     checked = check_input_file(path)
     digest = hashlib.sha256()
     with open(checked, "rb") as handle:
@@ -123,10 +171,13 @@ def plan(image: str, masks: dict[str, str] | str | None, recipe: Recipe, model: 
     """
     from ..commands.runner import one_line
 
-    mask = masks.get(Path(image).stem) if isinstance(masks, dict) else masks
+    name = storage.stem(image)
+    if recipe.operation != "inpaint":
+        masks = None  # outcrop and outpaint paint the new area: no mask
+    mask = masks.get(name) if isinstance(masks, dict) else masks
     job = Job(input=image, mask=mask, recipe=recipe.as_dict(), model=model, outdir=outdir)
     if isinstance(masks, dict) and mask is None:
-        job.problem = f"no mask named {Path(image).stem}.* in the masks folder (masks are matched by file stem)"
+        job.problem = f"no mask named {name}.* in the masks folder (masks are matched by file stem)"
         return job
     try:
         parts = {"v": KEY_VERSION, "input": file_digest(image), "mask": file_digest(mask) if mask else None,
@@ -138,7 +189,7 @@ def plan(image: str, masks: dict[str, str] | str | None, recipe: Recipe, model: 
     params = recipe.generation_params()
     first = params.seed if params.seed is not None else int(job.key[:8], 16)
     job.seeds = [(first + i) % 2**32 for i in range(params.iterations)]
-    stem = safe_name(Path(image).stem, max_len=80)
+    stem = safe_name(name, max_len=80)
     job.outputs = [f"{stem}.{seed}.{job.key[:12]}.png" for seed in job.seeds]
     return job
 

@@ -4,9 +4,14 @@
 class-based stage :class:`~.ray_worker.BatchWorker` on an actor pool
 (``ActorPoolStrategy(size=workers)``): each actor holds one manager, so the model
 loads once per actor; ``num_gpus=1`` per actor when the cluster has GPUs, one CPU
-per actor otherwise. Inputs and outputs are paths on storage every node reaches
-(a shared folder). The driver plans the jobs (skipping those already written) and
-records the outcomes as they stream back.
+per actor otherwise. The pool starts every actor before the first job and sends
+each actor one job at a time, so the jobs spread over every node's actors (a job is
+a whole diffusion run; queueing several on the first actor up, next to its data,
+would leave the others idle). Inputs and outputs are paths on storage every node
+reaches (a shared folder) or fsspec URLs, which each actor reads and writes itself
+(Ray Data's own readers are not used: a job carries its input's path, not its
+pixels). The driver plans the jobs (skipping those already written) and records
+the outcomes as they stream back.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ from .jobs import Job
 from .work import Outcome
 
 INSTALL_HINT = 'engine="ray" needs Ray Data: pip install "paint-widgets[ray]"'
+#: How long the pool may take to start all its actors before the batch gives up (seconds).
+ACTOR_START_SECONDS = 600
 
 
 class RayUnavailableError(PaintError, ImportError):
@@ -64,19 +71,30 @@ def run_ray(jobs: list[Job], on_outcome: Callable[[Outcome], None], *, model: st
     size = max(1, min(size, len(jobs)))
     from .ray_worker import BatchWorker
 
-    dataset = ray.data.from_items([{"job": job.to_json()} for job in jobs], override_num_blocks=len(jobs))
-    dataset = dataset.map_batches(
-        BatchWorker,
-        fn_constructor_kwargs={"model": model, "textmask_model": textmask_model,
-                               "device": device if device else None, "threads": None if gpus else 1},
-        batch_size=1,
-        batch_format="numpy",
-        compute=ray.data.ActorPoolStrategy(size=size),
-        num_gpus=1 if gpus else 0,
-        num_cpus=1,
-    )
-    for row in dataset.iter_rows():
-        on_outcome(Outcome(**json.loads(str(row["outcome"]))))
+    context = ray.data.DataContext.get_current()
+    saved = context.wait_for_min_actors_s
+    context.wait_for_min_actors_s = ACTOR_START_SECONDS  # all actors up before the first job
+    try:
+        dataset = ray.data.from_items([{"job": job.to_json()} for job in jobs], override_num_blocks=len(jobs))
+        dataset = dataset.map_batches(
+            BatchWorker,
+            fn_constructor_kwargs={"model": model, "textmask_model": textmask_model,
+                                   "device": device if device else None, "threads": None if gpus else 1},
+            batch_size=1,
+            batch_format="numpy",
+            compute=ray.data.ActorPoolStrategy(size=size, max_tasks_in_flight_per_actor=1),
+            num_gpus=1 if gpus else 0,
+            num_cpus=1,
+        )
+        try:
+            for row in dataset.iter_rows():
+                on_outcome(Outcome(**json.loads(str(row["outcome"]))))
+        except ray.exceptions.GetTimeoutError:
+            need = "GPU" if gpus else "CPU"
+            raise PaintError(f"the Ray cluster could not start {size} actors (one {need} each) within "
+                             f"{ACTOR_START_SECONDS} s; give fewer workers (--workers / workers=)") from None
+    finally:
+        context.wait_for_min_actors_s = saved
     return size
 
 

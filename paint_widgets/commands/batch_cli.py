@@ -8,8 +8,11 @@
 
 The prompt and switches are one line of the command language without ``-I``
 (the images come from ``--input``): the same parser, the same switches, the same
-checks as a single image. ``--from_file`` takes a prompt file instead, each line
-a recipe applied to every image. The summary (and each failure: file, reason)
+checks as a single image, so ``--outcrop top 64`` (``-c``) grows every image and
+``-D top 64`` shifts it, as ``!fix`` would. ``--from_file`` takes a prompt file
+instead, each line a recipe applied to every image. ``--input``, ``--masks`` and
+``--outdir`` take local paths or fsspec URLs (``s3://bucket/in``, ``gs://...``,
+``ftp://host/in``, ``file:///...``). The summary (and each failure: file, reason)
 goes to standard output; a bar shows progress on a terminal. Exit status: 0, 1 if
 an image failed, 2 for bad options, 130 after Ctrl-C (rerun to resume).
 """
@@ -34,11 +37,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="paint-widgets batch", usage=USAGE, allow_abbrev=False,
                                 description="Inpaint every image of a folder with one recipe "
                                             "(a prompt and invoke> switches, or a prompt file).")
-    p.add_argument("--input", "-i", required=True, metavar="DIR", help="folder of images (or one image)")
+    p.add_argument("--input", "-i", required=True, metavar="DIR",
+                   help="folder of images (or one image): a path or an fsspec URL (s3://, gs://, ftp:// ...)")
     p.add_argument("--masks", metavar="DIR", help="folder of masks matched by file stem (black = paint), "
-                   "or one mask for every image")
+                   "or one mask for every image; a path or a URL")
     p.add_argument("--outdir", "-o", default=DEFAULT_BATCH_OUTDIR, metavar="DIR",
-                   help=f"output folder (default: {DEFAULT_BATCH_OUTDIR}); a rerun skips what is there")
+                   help=f"output folder or URL (default: {DEFAULT_BATCH_OUTDIR}); a rerun skips what is there")
     p.add_argument("--from_file", "--from-file", dest="from_file", metavar="FILE",
                    help="prompt file: each line a recipe (prompt and switches, no -I) for every image")
     p.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",

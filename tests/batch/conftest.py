@@ -38,3 +38,43 @@ def folder(tmp_path: Path) -> dict[str, Path]:
     Image.fromarray(keep_mask()).save(masks / "b_broken.png")
     (inputs / "README.txt").write_text("not an image")
     return {"inputs": inputs, "masks": masks, "bad": bad}
+
+
+@pytest.fixture
+def ftp(tmp_path: Path):
+    """A real FTP server on 127.0.0.1 (pyftpdlib, in a thread) serving a fresh folder.
+
+    Yields ``(url, root)``: ``ftp://127.0.0.1:PORT`` and the folder it serves, so a
+    test can put inputs there and look at what the batch wrote. Anonymous login with
+    write permission (a test server reachable only from this machine).
+    """
+    import logging
+    import threading
+    import warnings
+
+    pytest.importorskip("pyftpdlib", reason="the FTP tests need pyftpdlib (a test dependency)")
+    from pyftpdlib.authorizers import DummyAuthorizer
+    from pyftpdlib.handlers import FTPHandler
+    from pyftpdlib.servers import ThreadedFTPServer
+
+    logging.getLogger("pyftpdlib").setLevel(logging.WARNING)
+    root = tmp_path / "ftp-root"
+    root.mkdir()
+    authorizer = DummyAuthorizer()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # "write permissions assigned to anonymous user"
+        authorizer.add_anonymous(str(root), perm="elradfmwMT")
+    handler = type("Handler", (FTPHandler,), {"authorizer": authorizer, "banner": "paint_widgets test"})
+    server = ThreadedFTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"timeout": 0.2}, daemon=True)
+    thread.start()
+    url = f"ftp://127.0.0.1:{server.address[1]}"
+    try:
+        yield url, root
+    finally:
+        from paint_widgets.batching import storage
+
+        storage.forget(url)  # this thread's connection to it
+        server.close_all()
+        thread.join(timeout=10)
+

@@ -65,11 +65,11 @@ def test_rerun_after_an_interrupted_batch_resumes_without_redoing_or_half_files(
     calls = {"n": 0}
     real = work.build_request
 
-    def interrupt_on_second(job, recipe, m):
+    def interrupt_on_second(job, recipe, m, **sources):
         calls["n"] += 1
         if calls["n"] == 2:
             raise KeyboardInterrupt  # Ctrl-C while the second image runs
-        return real(job, recipe, m)
+        return real(job, recipe, m, **sources)
 
     monkeypatch.setattr(work, "build_request", interrupt_on_second)
     with pytest.raises(KeyboardInterrupt):

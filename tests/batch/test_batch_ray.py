@@ -44,3 +44,20 @@ def test_ray_batch_matches_local_pixels_and_skips_the_bad_file(local_ray, mgr, f
     # resume on Ray: everything is there already, nothing reaches the cluster
     again = pw.batch(folder["inputs"], outdir=tmp_path / "ray", engine="ray", **common)
     assert len(again.skipped) == 3 and not again.done
+
+
+def test_ray_batch_reads_and_writes_urls_ftp_and_file(local_ray, mgr, folder, tmp_path, ftp):
+    """Each actor reads its input from the FTP server and writes its output there; masks as file:// URLs."""
+    import shutil
+
+    url, root = ftp
+    shutil.copytree(folder["inputs"], root / "in")
+    common = {"prompt": "a cat", "steps": 2, "display": None}
+    local = pw.batch(folder["inputs"], masks=folder["masks"], outdir=tmp_path / "local", **common)
+    on_ray = pw.batch(f"{url}/in", masks=f"file://{folder['masks']}", outdir=f"{url}/out", engine="ray",
+                      workers=2, **common)
+    assert len(on_ray.done) == 3 and on_ray.failures[0].input == f"{url}/in/b_broken.png"
+    assert sorted(on_ray.outputs) == sorted(f"{url}/out/{p.name}" for p in local.outputs)
+    for made in local.outputs:
+        assert np.array_equal(np.asarray(Image.open(made)), np.asarray(Image.open(root / "out" / made.name)))
+    assert not [p for p in (root / "out").iterdir() if p.name.startswith(".tmp-")]
