@@ -71,3 +71,21 @@ def test_tiny_sdxl_keeps_sdxl_geometry(tiny_models):
     assert pipe.vae_scale_factor == 8 and pipe.vae.config.force_upcast
     assert type(pipe.scheduler).__name__ == "EulerDiscreteScheduler"
     assert pipe.tokenizer_2("a red barn " * 40, truncation=True, max_length=77).input_ids.__len__() == 77
+
+
+def test_tiny_click_models_load_as_their_classes(tiny_models):
+    import torch
+
+    from paint_widgets.engine.loading import load_segment_model
+
+    expected = {"sam": "SamModel", "sam2": "Sam2Model", "sam3-tracker": "Sam3TrackerModel"}
+    for name, class_name in expected.items():
+        if name not in tiny_models:
+            continue  # this transformers lacks the class
+        model, processor = load_segment_model(str(tiny_models[name]), dtype=torch.float32)
+        assert type(model).__name__ == class_name
+        if name != "sam":  # SAM 2's geometry: masks from maps at 4x, 2x, 1x the prompt grid
+            last = model.prompt_encoder.image_embedding_size
+            sizes = [tuple(s) for s in model.config.vision_config.backbone_feature_sizes]
+            assert sizes == [(4 * last[0], 4 * last[1]), (2 * last[0], 2 * last[1]), tuple(last)]
+            assert processor.target_size == processor.size[0]

@@ -35,6 +35,7 @@ from PIL import Image
 from ..errors import ModelLoadError, PaintError
 from . import hub
 from .devices import is_out_of_memory
+from .sam_inputs import TrackerInputs
 
 DEFAULT_MODEL = "stable-diffusion-v1-5/stable-diffusion-inpainting"
 DEFAULT_TEXTMASK_MODEL = "CIDAS/clipseg-rd64-refined"
@@ -712,6 +713,7 @@ SEGMENT_CLASSES: dict[str, tuple[str, str]] = {
     "sam2": ("Sam2Model", "Sam2Processor"),
     "sam3_tracker": ("Sam3TrackerModel", "Sam3TrackerProcessor"),
     "sam3": ("Sam3TrackerModel", "Sam3TrackerProcessor"),
+    "sam3_video": ("Sam3TrackerModel", "Sam3TrackerProcessor"),  # facebook/sam3's layout: tracker weights inside
 }
 
 # --------------------------------------------------------------------------- SAM (click-to-segment)
@@ -746,7 +748,11 @@ def _sam_classes(model_type: str, source: str) -> tuple[Any, Any]:
 
 
 def load_segment_model(source: str, *, dtype: torch.dtype, allow_pickle: bool = False) -> tuple[Any, Any]:
-    """``(model, processor)`` of a SAM checkpoint (folder or Hub id), its class read from ``config.json``."""
+    """``(model, processor)`` of a SAM checkpoint (folder or Hub id), its class read from ``config.json``.
+
+    ``processor`` is transformers' ``SamProcessor`` for SAM, a
+    :class:`~.sam_inputs.TrackerInputs` for SAM 2 / SAM 3 tracker (no torchvision needed).
+    """
     kind = describe_source(source)
     if kind == "file":
         raise ModelLoadError(f"segment model {source} must be a folder or a Hub id, not a single file")
@@ -757,15 +763,18 @@ def load_segment_model(source: str, *, dtype: torch.dtype, allow_pickle: bool = 
     else:
         folder = os.path.expanduser(source)
     root = Path(folder)
-    model_cls, processor_cls = _sam_classes(segment_family(root), source)
+    family = segment_family(root)
+    model_cls, processor_cls = _sam_classes(family, source)
     _check_weights(root, root, source, label="the folder", expected="model.safetensors",
                            allow_pickle=allow_pickle)
     try:
         with hub.quiet_progress_bars(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            processor = processor_cls.from_pretrained(folder)
-            model = model_cls.from_pretrained(folder, use_safetensors=None if allow_pickle else True,
-                                              torch_dtype=dtype)
+            # SAM 2 / SAM 3 tracker processors need torchvision: their few steps are in sam_inputs
+            processor = (processor_cls.from_pretrained(folder) if family == "sam"
+                         else TrackerInputs(root, family))
+            model, info = model_cls.from_pretrained(folder, use_safetensors=None if allow_pickle else True,
+                                                    torch_dtype=dtype, output_loading_info=True)
     except PaintError:
         raise
     except Exception as err:  # any library error: one line saying what is wrong
@@ -773,6 +782,12 @@ def load_segment_model(source: str, *, dtype: torch.dtype, allow_pickle: bool = 
             raise
         raise ModelLoadError(f"{source} could not be loaded as {model_cls.__name__}: "
                              f"{_first_line(err)}") from err
+    missing = sorted(info.get("missing_keys") or ())
+    if missing:  # random weights in their place would give random masks, silently
+        raise ModelLoadError(
+            f"{source} lacks {len(missing)} of {model_cls.__name__}'s weights (e.g. {missing[0]}): it is not a "
+            f"checkpoint for clicks{' (a SAM 3 text model without the tracker)' if family == 'sam3' else ''}; "
+            "give a SAM, SAM 2 or SAM 3 tracker checkpoint")
     return model.eval(), processor
 
 

@@ -30,14 +30,17 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from ..errors import InvalidInputError
 from ..io import ImageLike, load_image, to_rgb_array
+from . import sam_decoder
 from .loading import (
     DEFAULT_SEGMENT_MODEL as DEFAULT_SEGMENT_MODEL,  # the loaders live in loading.py
 )
 from .manager import PipelineManager
 from .manager import manager as kernel_manager
+from .sam_inputs import TrackerInputs
 
 #: How many image embeddings the cache keeps (the image shown, and a few before it).
 CACHE_SIZE = 4
@@ -70,7 +73,8 @@ class ImageEmbedding:
 
     ``embeddings`` is what the model's ``get_image_embeddings`` returned (a tensor for
     SAM, a list of tensors for SAM 2 / SAM 3 tracker); ``original_size`` is ``(H, W)``,
-    ``reshaped_size`` the resized image's ``(h, w)`` before padding (SAM only).
+    ``reshaped_size`` the resized image's ``(h, w)`` before padding (SAM only);
+    ``decoder`` the per-image part of SAM's mask decoder (:mod:`.sam_decoder`), SAM only.
     """
 
     model: Any
@@ -79,12 +83,13 @@ class ImageEmbedding:
     original_size: tuple[int, int]
     reshaped_size: tuple[int, int] | None
     key: str
+    decoder: sam_decoder.DecoderCache | None = None
 
 
 def image_key(image: np.ndarray) -> str:
     """A content key of a uint8 image: the same pixels give the same key."""
-    digest = hashlib.blake2b(np.ascontiguousarray(image).tobytes(), digest_size=16)
-    digest.update(repr(image.shape).encode())
+    digest = hashlib.sha256(np.ascontiguousarray(image).data)  # SHA-NI: ~2 ms for 1024² RGB
+    digest.update(repr((image.shape, image.dtype.str)).encode())
     return digest.hexdigest()
 
 
@@ -103,15 +108,20 @@ def embed(image: ImageLike, *, model: str | None = None, manager: PipelineManage
                 return hit
         global _encoder_calls
         param = next(net.parameters())
-        inputs = processor(images=rgb, return_tensors="pt")
+        reshaped: tuple[int, int] | None = None
+        if isinstance(processor, TrackerInputs):  # SAM 2 / SAM 3 tracker
+            pixels = processor.pixel_values(rgb)
+        else:  # SAM: longest side resized, padded; the resized size scales the prompts
+            inputs = processor(images=rgb, return_tensors="pt")
+            pixels = inputs["pixel_values"]
+            rh, rw = (int(v) for v in inputs["reshaped_input_sizes"][0])
+            reshaped = (rh, rw)
         with torch.inference_mode():
             with _lock:
                 _encoder_calls += 1
-            embeddings = net.get_image_embeddings(inputs["pixel_values"].to(param.device, param.dtype))
-        reshaped = inputs.get("reshaped_input_sizes")
-        found = ImageEmbedding(net, processor, embeddings, (rgb.shape[0], rgb.shape[1]),
-                               tuple(int(v) for v in reshaped[0]) if reshaped is not None else None,  # type: ignore[arg-type]
-                               key)
+            embeddings = net.get_image_embeddings(pixels.to(param.device, param.dtype))
+            decoder = sam_decoder.prepare(net, embeddings) if sam_decoder.supports(net) else None
+        found = ImageEmbedding(net, processor, embeddings, (rgb.shape[0], rgb.shape[1]), reshaped, key, decoder)
         with _lock:
             _cache[cache_key] = found
             while len(_cache) > CACHE_SIZE:
@@ -153,18 +163,11 @@ def _check_prompts(points: Sequence[Sequence[float]] | None, labels: Sequence[in
     return pts, labs, bx
 
 
-def predict(emb: ImageEmbedding, points: Sequence[Sequence[float]] | None = None,
-            labels: Sequence[int] | None = None, box: Sequence[float] | None = None) -> tuple[np.ndarray, float]:
-    """``(mask, score)`` for prompts on an embedded image: prompt encoder + mask decoder only.
-
-    One positive point alone is ambiguous (a shirt or the person?): SAM proposes three
-    masks and the one with the best predicted IoU is taken; with more prompts, one mask.
-    """
-    pts, labs, bx = _check_prompts(points, labels, box)
+def _prompt_tensors(emb: ImageEmbedding, pts: list[Point], labs: list[int], bx: Box | None) -> dict[str, Any]:
+    """``input_points`` / ``input_labels`` / ``input_boxes`` for the model, on its device."""
     oh, ow = emb.original_size
     net, processor = emb.model, emb.processor
     param = next(net.parameters())
-    multimask = len(pts) == 1 and bx is None
     kwargs: dict[str, Any] = {}
     if emb.reshaped_size is not None:  # SAM: scale to the resized image ourselves (its processor needs images)
         rh, rw = emb.reshaped_size
@@ -175,25 +178,68 @@ def predict(emb: ImageEmbedding, points: Sequence[Sequence[float]] | None = None
         if bx is not None:
             kwargs["input_boxes"] = torch.tensor([[[bx[0] * sx, bx[1] * sy, bx[2] * sx, bx[3] * sy]]],
                                                  dtype=torch.float32)
-    else:  # SAM 2 / SAM 3 tracker processors take prompts with the original size alone
-        prompt: dict[str, Any] = {"original_sizes": [[oh, ow]], "return_tensors": "pt"}
-        if pts:
-            prompt.update(input_points=[[[list(p) for p in pts]]], input_labels=[[labs]])
-        if bx is not None:
-            prompt.update(input_boxes=[[list(bx)]])
-        kwargs = {k: v for k, v in processor(images=None, **prompt).items() if k.startswith("input_")}
-    kwargs = {k: v.to(param.device, param.dtype) if v.is_floating_point() else v.to(param.device)
-              for k, v in kwargs.items()}
+    else:  # SAM 2 / SAM 3 tracker: scaled to the model's target size
+        kwargs = processor.prompts(pts, labs, bx, (oh, ow))
+    return {k: v.to(param.device, param.dtype) if v.is_floating_point() else v.to(param.device)
+            for k, v in kwargs.items()}
+
+
+def low_res_logits(emb: ImageEmbedding, points: Sequence[Sequence[float]] | None = None,
+                   labels: Sequence[int] | None = None, box: Sequence[float] | None = None, *,
+                   fast: bool = True) -> tuple[torch.Tensor, float]:
+    """``(logits (1, 1, h, w) float32 on the CPU, score)`` of the chosen mask, before upscaling.
+
+    ``fast`` (SAM only) runs :mod:`.sam_decoder` on the cached per-image decoder state;
+    ``fast=False`` is transformers' own ``forward`` (SAM 2 and SAM 3 tracker always):
+    the same masks, which the tests check.
+    """
+    pts, labs, bx = _check_prompts(points, labels, box)
+    multimask = len(pts) == 1 and bx is None
+    kwargs = _prompt_tensors(emb, pts, labs, bx)
+    net = emb.model
     with torch.inference_mode():
+        if fast and emb.decoder is not None:
+            sparse, _ = net.prompt_encoder(input_points=kwargs.get("input_points"),
+                                           input_labels=kwargs.get("input_labels"),
+                                           input_boxes=kwargs.get("input_boxes"), input_masks=None)
+            logits, score = sam_decoder.decode(net, emb.decoder, sparse, multimask=multimask)
+            return logits[None, None].float().cpu(), float(score)
         out = net(image_embeddings=emb.embeddings, multimask_output=multimask, **kwargs)
         scores = out.iou_scores[0, 0].float()
         best = int(torch.argmax(scores))
-        logits = out.pred_masks[:1, :1, best : best + 1].float().cpu()  # (batch, point batch, 1, h, w)
-    sizes = [torch.tensor([[oh, ow]])]
-    if emb.reshaped_size is not None:
-        sizes.append(torch.tensor([list(emb.reshaped_size)]))
-    masks = processor.post_process_masks(logits, *sizes)
-    return masks[0][0, 0].numpy().astype(bool), float(scores[best])
+        return out.pred_masks[0, :1, best : best + 1].float().cpu(), float(scores[best])
+
+
+def predict(emb: ImageEmbedding, points: Sequence[Sequence[float]] | None = None,
+            labels: Sequence[int] | None = None, box: Sequence[float] | None = None, *,
+            fast: bool = True) -> tuple[np.ndarray, float]:
+    """``(mask, score)`` for prompts on an embedded image: prompt encoder + mask decoder only.
+
+    One positive point alone is ambiguous (a shirt or the person?): SAM proposes three
+    masks and the one with the best predicted IoU is taken; with more prompts, one mask.
+    The chosen mask's logits are upscaled to the image by the processor's
+    ``post_process_masks`` (bilinear, then ``> 0``). ``fast``: see :func:`low_res_logits`.
+    """
+    logits, score = low_res_logits(emb, points, labels, box, fast=fast)
+    if emb.reshaped_size is None:  # SAM 2 / SAM 3 tracker: resized to the image (TrackerInputs)
+        masks = emb.processor.post_process_masks([logits], torch.tensor([list(emb.original_size)]))
+        return masks[0][0, 0].numpy(), score
+    return upscale_mask(logits, emb.processor, emb.original_size, emb.reshaped_size), score
+
+
+def upscale_mask(logits: torch.Tensor, processor: Any, original_size: tuple[int, int],
+                 reshaped_size: tuple[int, int]) -> np.ndarray:
+    """SAM's ``post_process_masks`` for one mask: bilinear to the padded input, crop, to the image, ``> 0``.
+
+    The same arithmetic as transformers' (``tests/engine/test_segment.py`` compares them),
+    minus the second resize when the image is already the model's size.
+    """
+    pad = processor.image_processor.pad_size
+    up = F.interpolate(logits, (pad["height"], pad["width"]), mode="bilinear", align_corners=False)
+    up = up[..., : reshaped_size[0], : reshaped_size[1]]
+    if tuple(up.shape[-2:]) != tuple(original_size):
+        up = F.interpolate(up, original_size, mode="bilinear", align_corners=False)
+    return (up[0, 0] > 0).numpy()
 
 
 def segment(

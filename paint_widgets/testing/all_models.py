@@ -20,8 +20,8 @@ TINY_MODELS = {
     "loras/tiny-sdxl": "loras/tiny-sdxl.safetensors",
     # a stand-in LCM-LoRA for the live preview (another seed: it only has to differ)
     "loras/tiny-lcm": "loras/tiny-lcm.safetensors",
-    # SAM (points/boxes -> masks) and SAM 3 (text -> instances), :mod:`.tiny_sam`
-    "sam": "sam", "sam3": "sam3",
+    # SAM, SAM 2, SAM 3 tracker (points/boxes -> masks) and SAM 3 (text -> instances), :mod:`.tiny_sam`
+    "sam": "sam", "sam2": "sam2", "sam3-tracker": "sam3-tracker", "sam3": "sam3",
     # flow-matching families (:mod:`.tiny_flow`)
     "flux-fill": "flux-fill", "sd3-inpaint": "sd3-inpaint",
 }
@@ -44,8 +44,11 @@ def write_tiny_models(folder: str | Path) -> dict[str, Path]:
     write_tiny_lora(paths["sd-inpaint"], paths["loras/tiny-sd"])
     write_tiny_lora(paths["sdxl-inpaint"], paths["loras/tiny-sdxl"], seed=5)
     write_tiny_lora(paths["sd-inpaint"], paths["loras/tiny-lcm"], seed=6)
-    for name, write, available in (("sam", tiny_sam.write_tiny_sam, tiny_sam.sam_available),
-                                   ("sam3", tiny_sam.write_tiny_sam3, tiny_sam.sam3_available)):
-        write(paths[name]) if available() else paths.pop(name)  # only what this transformers has
+    for name, write, available in (
+            ("sam", tiny_sam.write_tiny_sam, tiny_sam.sam_available()),
+            ("sam2", tiny_sam.write_tiny_sam2, tiny_sam.tracker_available("Sam2Model")),
+            ("sam3-tracker", tiny_sam.write_tiny_sam3_tracker, tiny_sam.tracker_available("Sam3TrackerModel")),
+            ("sam3", tiny_sam.write_tiny_sam3, tiny_sam.sam3_available())):
+        write(paths[name]) if available else paths.pop(name)  # only what this transformers has
     write_tiny_flow_models(paths, work)
     return paths

@@ -1,4 +1,4 @@
-"""Tiny random-weight SAM models: ``DIR/sam`` (points/boxes → masks) and ``DIR/sam3`` (text → instances).
+"""Tiny random-weight SAM models: ``DIR/sam``, ``DIR/sam2``, ``DIR/sam3-tracker`` (points/boxes → masks), ``DIR/sam3`` (text → instances).
 
 Both are the real transformers classes with small configs, saved with
 ``save_pretrained(safe_serialization=True)`` and loaded back through
@@ -8,6 +8,12 @@ as real checkpoints are. Each builds in well under a second.
 - ``sam``: :class:`transformers.SamModel` + :class:`transformers.SamProcessor`, a
   two-layer ViT at 256 px (16 px patches: a 16x16 embedding, as the real 1024 px
   model has 64x64), masks at 64 px.
+- ``sam2``: :class:`transformers.Sam2Model`, a four-stage Hiera at 128 px (feature
+  maps 32², 16², 8²: the real 1024 px model's geometry / 8), SAM 2's decoder with its
+  high-resolution features; ``sam3-tracker``: :class:`transformers.Sam3TrackerModel`,
+  SAM 3's ViT at 112 px under the same decoder. Their processors need torchvision, so
+  the processor files are written as JSON in the published layout and read by
+  :mod:`paint_widgets.engine.sam_inputs`.
 - ``sam3``: :class:`transformers.Sam3Model` at 112 px (14 px patches), 8 queries, a
   CLIP text encoder over the tiny byte-level tokenizer. ``Sam3ImageProcessor`` needs
   torchvision, which the project does not depend on, so the processor files are
@@ -126,4 +132,86 @@ def write_tiny_sam3(folder: str | Path, seed: int = 7) -> Path:
     (folder / "processor_config.json").write_text(
         json.dumps({"processor_class": "Sam3Processor", "target_size": TINY_SAM3_SIZE, "point_pad_value": -10},
                    indent=2), encoding="utf-8")
+    return folder
+
+
+#: SAM 2's input size for the tiny model (the real one is 1024; 4 px patches, 16 px prompt grid).
+TINY_SAM2_SIZE = 128
+
+
+def tracker_available(name: str) -> bool:
+    """Whether the installed transformers has ``name`` (``Sam2Model``, ``Sam3TrackerModel``)."""
+    import transformers
+
+    return hasattr(transformers, name)
+
+
+def _tiny_decoder(hidden: int, size: int, patch: int) -> dict[str, Any]:
+    return dict(
+        prompt_encoder_config=dict(hidden_size=hidden, image_size=size, patch_size=patch, mask_input_channels=4),
+        mask_decoder_config=dict(hidden_size=hidden, mlp_dim=64, num_hidden_layers=2, num_attention_heads=2,
+                                 iou_head_hidden_dim=32),
+    )
+
+
+def build_tiny_sam2(seed: int = 8) -> Any:
+    """A :class:`transformers.Sam2Model` (Hiera backbone, FPN, high-resolution mask features), random weights.
+
+    128 px in, feature maps 32², 16², 8² (the real 1024 px model: 256², 128², 64²), masks 32².
+    """
+    from transformers import Sam2Config, Sam2Model
+
+    torch.manual_seed(seed)
+    size = TINY_SAM2_SIZE
+    backbone = dict(model_type="sam2_hiera_det_model", hidden_size=8, num_attention_heads=1, image_size=[size, size],
+                    blocks_per_stage=[1, 1, 2, 1], embed_dim_per_stage=[8, 16, 32, 64],
+                    num_attention_heads_per_stage=[1, 1, 2, 2], window_size_per_stage=[4, 4, 4, 2],
+                    global_attention_blocks=[3], window_positional_embedding_background_size=[2, 2])
+    config = Sam2Config(
+        vision_config=dict(backbone_config=backbone, backbone_channel_list=[64, 32, 16, 8],
+                           backbone_feature_sizes=[[32, 32], [16, 16], [8, 8]], fpn_hidden_size=32),
+        **_tiny_decoder(32, size, 16))
+    return Sam2Model(config).eval()
+
+
+def build_tiny_sam3_tracker(seed: int = 9) -> Any:
+    """A :class:`transformers.Sam3TrackerModel` (SAM 3's ViT and FPN, SAM 2's decoder), random weights, 112 px."""
+    from transformers import Sam3TrackerConfig, Sam3TrackerModel
+
+    torch.manual_seed(seed)
+    backbone = dict(model_type="sam3_vit_model", hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                    num_attention_heads=2, image_size=TINY_SAM3_SIZE, patch_size=14, window_size=4,
+                    global_attn_indexes=[1], pretrain_image_size=56)
+    config = Sam3TrackerConfig(
+        vision_config=dict(backbone_config=backbone, fpn_hidden_size=32, backbone_feature_sizes=[[32, 32], [16, 16], [8, 8]]),
+        **_tiny_decoder(32, TINY_SAM3_SIZE, 14))
+    return Sam3TrackerModel(config).eval()
+
+
+def _write_tracker_processor(folder: Path, size: int, processor: str, mean: list[float], std: list[float]) -> None:
+    """The processor files in the published checkpoints' layout (their image processor needs torchvision)."""
+    image_processor = {
+        "image_processor_type": "Sam2ImageProcessor", "processor_class": processor, "do_resize": True,
+        "size": {"height": size, "width": size}, "resample": 2, "do_rescale": True, "rescale_factor": 1 / 255,
+        "do_normalize": True, "image_mean": mean, "image_std": std, "mask_size": {"height": size // 4, "width": size // 4},
+    }
+    (folder / "preprocessor_config.json").write_text(json.dumps(image_processor, indent=2), encoding="utf-8")
+    (folder / "processor_config.json").write_text(
+        json.dumps({"processor_class": processor, "target_size": size, "point_pad_value": -10}, indent=2),
+        encoding="utf-8")
+
+
+def write_tiny_sam2(folder: str | Path, seed: int = 8) -> Path:
+    """Write the tiny SAM 2 (model + processor files) to ``folder``; return it."""
+    folder = Path(folder)
+    build_tiny_sam2(seed).save_pretrained(folder, safe_serialization=True)
+    _write_tracker_processor(folder, TINY_SAM2_SIZE, "Sam2Processor", [0.485, 0.456, 0.406], [0.229, 0.224, 0.225])
+    return folder
+
+
+def write_tiny_sam3_tracker(folder: str | Path, seed: int = 9) -> Path:
+    """Write the tiny SAM 3 tracker (model + processor files) to ``folder``; return it."""
+    folder = Path(folder)
+    build_tiny_sam3_tracker(seed).save_pretrained(folder, safe_serialization=True)
+    _write_tracker_processor(folder, TINY_SAM3_SIZE, "Sam3TrackerProcessor", [0.5] * 3, [0.5] * 3)
     return folder

@@ -93,3 +93,12 @@ def test_a_clipseg_tuner_shows_no_instance_list() -> None:
             tuner.drop_instance(0)
     finally:
         tuner.close()
+
+
+def test_threshold_zero_selects_the_instances_only() -> None:
+    img = np.zeros((10, 10, 3), np.uint8)
+    a = np.zeros((10, 10), bool)
+    a[:5] = True
+    inst = (Instance("cat", 0.9, a),)
+    tm = TextMask(img, instance_heatmap(inst, (10, 10)), "cat", 0.5, instances=inst)
+    assert np.array_equal(tm.mask(0.0), a)
