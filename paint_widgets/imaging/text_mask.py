@@ -146,10 +146,24 @@ class TextMask:
         return self.heatmap.shape[1], self.heatmap.shape[0]
 
     def _t(self, threshold: float | None) -> float:
-        return self.threshold if threshold is None else check_threshold(threshold)
+        return self.cutoff(self.threshold if threshold is None else check_threshold(threshold))
+
+    def cutoff(self, threshold: float) -> float:
+        """The value the heatmap is compared with (``heatmap >= cutoff``) at ``threshold``.
+
+        ``threshold`` itself, except for SAM 3 instances at 0: a pixel of no instance
+        has heat 0, and the mask stays the union of the instances rather than the whole
+        image, so the cutoff is the smallest positive float there.
+        """
+        if self.instances and threshold <= 0.0:
+            return float(np.nextafter(np.float32(0), np.float32(1)))
+        return threshold
 
     def mask(self, threshold: float | None = None) -> np.ndarray:
-        """``bool (H, W)``: True where ``heatmap >= threshold`` (default: :attr:`threshold`)."""
+        """``bool (H, W)``: True where ``heatmap >= threshold`` (default: :attr:`threshold`).
+
+        With SAM 3 instances: the union of the instances scoring at least ``threshold``.
+        """
         return self.heatmap >= self._t(threshold)
 
     def coverage(self, threshold: float | None = None) -> float:

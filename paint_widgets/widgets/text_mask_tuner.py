@@ -550,7 +550,8 @@ class TextMaskTuner(widgets.VBox):
     def _view_selection(self) -> np.ndarray | None:
         if self._heat_view is None:
             return None
-        sel = self._heat_view >= self.threshold
+        cutoff = self.threshold if self._tm is None else self._tm.cutoff(self.threshold)
+        sel = self._heat_view >= cutoff
         if self.grow:
             sel = masks.grow(sel, round(self.grow * self.view.sx))
         return sel
