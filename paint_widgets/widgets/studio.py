@@ -16,7 +16,11 @@ Live mode (the **Live** switch, ``studio.live = True``): after every finished
 stroke, text-mask change, prompt edit or parameter change, a few-step preview of
 the crop around the mask (:func:`paint_widgets.preview`) runs in the background
 and shows beside the canvas; the newest change wins (:class:`._live.LatestWins`)
-and the seed is kept. ``studio.live_result`` is the latest preview shown.
+and the seed is kept. ``studio.live_result`` is the latest preview shown. The
+preview runs on one torch thread at a lower CPU priority (``live_threads``,
+``live_nice``), so painting stays as responsive as with Live off; Generate cancels
+a preview in flight and runs the full pass (the user's sampler and steps, the
+previews' seed) without waiting behind it.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ import dataclasses
 import functools
 import os
 import random
+import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -172,6 +178,16 @@ class Studio(widgets.VBox):
         self.live_lora: str | None = "auto"
         self.live_model: str | None = None
         self.live_size: int | None = None
+        #: torch intra-op threads of the preview worker (None: torch's default, every core). One
+        #: leaves the other cores to the kernel, the browser and the server: with a preview on
+        #: every core, painting's echo doubles on a small CPU (benchmarks/bench_live_echo.py).
+        #: Only the worker's thread is set; the full-quality Generate keeps torch's default.
+        self.live_threads: int | None = 1
+        #: How much lower the preview worker's CPU priority is than the kernel's (Linux: the
+        #: thread's niceness goes up by this much, once; 0: the same priority). When the CPU
+        #: is busy the kernel's comm thread, the browser and the server then come first, so
+        #: stroke echo stays as fast as with Live off; the preview takes what is left.
+        self.live_nice: int = 10
         #: The latest preview shown (a Result whose ``request`` is its PreviewRequest), or None.
         self.live_result: Result | None = None
         #: Seconds from the change to the preview shown, of the latest one shown.
@@ -179,10 +195,12 @@ class Studio(widgets.VBox):
         self._live_key: Any = None
         self.live_switch = widgets.ToggleButton(False, description="Live", icon="bolt",
                                                 tooltip="few-step previews while you paint (newest change wins)")
-        self.live_view = widgets.Image(format="png", layout=widgets.Layout(max_width="384px", display="none"))
+        self.live_view = widgets.Image(format="png", layout=widgets.Layout(width="256px", max_width="100%",
+                                                                           display="none"))
+        self.live_view.add_class("paint-widgets-live-view")
         self.live_status = widgets.HTML()
-        self.live_box = widgets.VBox([self.live_switch, self.live_view, self.live_status],
-                                     layout=widgets.Layout(margin="0 0 0 1em"))
+        self.live_box = widgets.VBox([self.live_switch, self.live_view, self.live_status],  # 256 px, or what is left
+                                     layout=widgets.Layout(margin="0 0 0 1em", flex="0 1 auto", min_width="0"))
         self._live = LatestWins(self._live_work, on_result=self._show_live, on_error=self._live_failed,
                                 name="studio-live")
         self.live_switch.observe(self._on_live_switch, names="value")
@@ -236,6 +254,19 @@ class Studio(widgets.VBox):
         self._live_key = key
         live.submit((request, time.perf_counter()))
 
+    def _live_before_generate(self) -> None:
+        """Generate while Live is on: cancel the preview in flight and drop the waiting one.
+
+        The full pass needs the manager's generation lock, which a preview holds while it
+        runs: without this, Generate would wait behind a preview nobody needs any more.
+        The next change asks for a preview again (even of the same state).
+        """
+        live = getattr(self, "_live", None)
+        if live is None or not self.live:
+            return
+        live.invalidate()
+        self._live_key = None
+
     def _live_request(self) -> Any:
         """The PreviewRequest of the current mask, prompt and parameters; None if there is nothing to preview."""
         from ..engine.preview import PreviewRequest
@@ -260,6 +291,10 @@ class Studio(widgets.VBox):
         from ..engine.preview import run_preview
 
         request, _asked = item
+        if self.live_threads is not None:
+            _torch_threads_here(self.live_threads)
+        if self.live_nice:
+            _lower_priority_here(self.live_nice)
         return run_preview(request, mgr=self.mgr, cancel=token)
 
     def _show_live(self, item: tuple[Any, float], result: Result) -> None:
@@ -399,6 +434,7 @@ class Studio(widgets.VBox):
         except PaintError as err:
             self._say(str(err), error=True)
             return False
+        self._live_before_generate()
         if self._jobs.start(functools.partial(self._work, job)) is None:
             self._say("Already generating: wait for it to finish or press Cancel.", error=True)
             return False
@@ -612,6 +648,48 @@ def _live_key(request: Any) -> tuple[Any, ...]:
     bits = np.packbits(mask).tobytes() if mask.dtype == bool else mask.tobytes()
     return (hash(bits), mask.shape, inpaint.params, request.steps, request.cfg,
             request.sampler, request.lora, request.size, request.model)
+
+
+_niced = threading.local()
+
+
+def _lower_priority_here(delta: int) -> None:
+    """Raise this thread's niceness by ``delta`` (at most 19), once per thread; Linux only.
+
+    On Linux the nice value belongs to each thread (setpriority(2) with the thread's id);
+    elsewhere the same call would name a process, so nothing is done. Raising it needs no
+    privilege; a live worker thread ends when it has nothing to do, and the next one
+    starts at the kernel's priority again, so this never reaches other work.
+    """
+    if delta <= 0 or not sys.platform.startswith("linux") or getattr(_niced, "done", False):
+        return
+    _niced.done = True
+    tid = threading.get_native_id()
+    try:
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + int(delta)))
+    except OSError:  # a sandbox that refuses it: previews still run, at the same priority
+        pass
+
+
+def _torch_threads_here(n: int) -> None:
+    """Run this thread's torch ops on ``n`` intra-op threads, leaving other threads' setting alone.
+
+    ``torch.set_num_threads`` sets the calling thread's OpenMP/MKL thread count and, as a
+    side effect, the default that threads started later pick up on their first torch op
+    (the Generate worker, say). So after setting it here, a short-lived helper thread sets
+    that default back; this thread keeps ``n``. A thread that makes its first torch op in
+    the moment between the two gets ``n`` too: harmless, and all but impossible.
+    """
+    import torch
+
+    n = max(1, int(n))
+    keep = torch.get_num_threads()
+    if keep == n:
+        return
+    torch.set_num_threads(n)
+    helper = threading.Thread(target=torch.set_num_threads, args=(keep,), name="paint-widgets-threads")
+    helper.start()
+    helper.join()
 
 
 def _escape(text: str) -> str:
