@@ -4,12 +4,20 @@ Outpainting starts from a canvas whose new area is empty; diffusion at strength
 0.9 keeps some of what is there, so the hole is first filled from the rest of the
 picture. Also the no-weights object-removal engine. Methods (``--infill_method``):
 
-- ``patchmatch``: our own vectorised numpy PatchMatch (Barnes et al. 2009, with
-  Wexler-style EM voting on a pyramid), see :func:`_patchmatch`. The prebuilt
-  ``pypatchmatch`` wheel (InvokeAI's) loads offline here but takes ~6 s at 512x512
-  and ~25-30 s at 2048x2048 with a border hole, and is not a dependency; this one
-  takes about a fifth of its time or less, at similar seam and PSNR
-  (``benchmarks/bench_infill_quality.py``).
+- ``patchmatch``: PatchMatch (Barnes et al. 2009), with pypatchmatch (InvokeAI's, an
+  optional wheel) where it loads, each at a bounded working size, because its time
+  grows with the image and the hole it is given (25-50 s on a 2048² photo):
+
+  - holes of at most :data:`PYPM_MAX_HOLE` px (object removal): pypatchmatch on a
+    window around each piece of the hole (:mod:`.infill_pypm`), then one polishing
+    pass of ours (:func:`_polish`: every hole pixel copied from a known one, which also
+    drops the stray 0/255 pixels pypatchmatch leaves on sharp textures);
+  - bigger holes (outcrop borders): our own vectorised numpy PatchMatch, coarse to
+    fine with Wexler-style EM voting (:func:`_own_patchmatch`), whose coarsest level
+    (at most :data:`PM_START_HOLE` hole px) pypatchmatch fills (:func:`_pypm_start`).
+
+  Where the wheel is missing or ``infill_pypm.ENABLED`` is ``False``, ours does it all
+  (onion-peel start). Figures: ``benchmarks/bench_infill_quality.py``.
 - ``telea``: OpenCV's fast-marching inpaint; big holes are filled on a downscaled
   copy and upsampled, to stay fast (the result is smooth anyway).
 - ``tile``: random opaque ``tile_size`` tiles copied from the unmasked area.
@@ -30,6 +38,7 @@ method returns flat ``color``, or mid grey ``(128, 128, 128)`` without one.
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable, Sequence
 
@@ -39,6 +48,7 @@ from PIL import Image, ImageColor
 
 from ..errors import InvalidInputError
 from ..requests import INFILL_METHODS
+from . import infill_pypm
 from .masks import as_paint_mask
 from .outpaint_geometry import as_image_array
 
@@ -59,6 +69,14 @@ PM_PATCH = 5  # patch side (px)
 PM_ITERS = 4  # EM iterations per fully searched level
 PM_PEEL_RADIUS = 24.0  # the coarsest level's hole is this thick (px) or a little more ...
 PM_PEEL_HOLE = 1 << 14  # ... with at most this many pixels
+PM_START_HOLE = 1 << 16  # ... or this many, where pypatchmatch fills it (see _pypm_start)
+#: pypatchmatch starts the pyramid only where the coarsest hole has at most this many
+#: pixels: it costs ~40 us a hole pixel, and on a thick border (a 128 px outcrop of a
+#: 2048² image: ~61k coarse hole px) it would take half of a budget of a fifth of its
+#: own whole-image time; there the onion peel starts, as without the wheel.
+PM_START_BUDGET = 1 << 15
+PM_START_PASSES = 2  # PatchMatch passes that find the sources of pypatchmatch's start
+PM_START_ITERS = 1  # EM iterations on a level pypatchmatch filled (it has converged there)
 PM_PEEL_PAIRS = 1 << 24  # onion peel: (hole pixel, source) pairs compared at most
 PM_PEEL_CHUNK = 1 << 22  # onion peel: pairs compared at once
 PM_MIN_SIDE = 16  # no level has a side shorter than this (unless the image has)
@@ -69,6 +87,10 @@ PM_MARGIN = 8  # padding of a level's working copy: the longest propagation jump
 PM_CHUNK = 1 << 16  # hole pixels per chunk of a vote
 PM_CONTEXT = 3.0  # a small hole searches only this many hole sides around it ...
 PM_CONTEXT_MIN = 64  # ... and at least this many px (object removal: nearby is alike)
+#: Holes of at most this many pixels go to pypatchmatch where it loads (see infill_pypm).
+PYPM_MAX_HOLE = 1 << 16
+#: PatchMatch passes of the polish that follows pypatchmatch (see _polish).
+PYPM_POLISH_PASSES = 1
 
 
 def infill(
@@ -277,13 +299,13 @@ def _hole_radius(hole: np.ndarray) -> float:
     return float(cv2.distanceTransform(hole.astype(np.uint8), cv2.DIST_C, 3).max())
 
 
-def _pyramid(full: _Level, r: int) -> list[_Level]:
+def _pyramid(full: _Level, r: int, max_hole: int) -> list[_Level]:
     """Full resolution first, then halvings while the hole is at least
-    ``2 * PM_PEEL_RADIUS`` px thick or has more than :data:`PM_PEEL_HOLE` pixels, the
+    ``2 * PM_PEEL_RADIUS`` px thick or has more than ``max_hole`` pixels, the
     sides stay >= ``2 * PM_MIN_SIDE`` and the coarser level still has a known patch."""
     levels = [full]
     radius, holes = _hole_radius(full.hole), int(full.hole.sum())
-    while (radius >= 2 * PM_PEEL_RADIUS or holes > PM_PEEL_HOLE) and min(
+    while (radius >= 2 * PM_PEEL_RADIUS or holes > max_hole) and min(
         levels[-1].h, levels[-1].w
     ) >= 2 * PM_MIN_SIDE:
         coarse = _downsample(levels[-1], 2)
@@ -292,6 +314,32 @@ def _pyramid(full: _Level, r: int) -> list[_Level]:
         levels.append(coarse)
         radius, holes = radius / 2, int(coarse.hole.sum())
     return levels
+
+
+def _pypm_start(level: _Level, r: int, rng: np.random.Generator) -> np.ndarray | None:
+    """Fill the coarsest hole with pypatchmatch; returns each hole pixel's source.
+
+    pypatchmatch's time grows with the pixels it fills, so it runs on the coarsest
+    level only (at most :data:`PM_START_HOLE` hole pixels), where it picks which
+    structures carry on into the hole better than :func:`_onion_peel` does; our EM
+    then takes the fill up to full resolution (no upsampled pixels are pasted, so no
+    block edges). The sources are found by :data:`PM_START_PASSES` PatchMatch passes
+    over its fill. Same return as :func:`_onion_peel`; None where pypatchmatch fails.
+    """
+    missing = level.hole | ~level.known
+    small = np.clip(np.rint(level.img), 0, 255).astype(np.uint8)
+    small[missing] = 0
+    try:
+        filled = infill_pypm.inpaint(small, missing, int(rng.integers(0, 2**32)))
+    except RuntimeError:
+        return None
+    level.img[level.hole] = filled[level.hole]
+    em = _EM(level, rng, coarsest=True)
+    em.init_random()
+    for _ in range(PM_START_PASSES):
+        em.search()
+    sy, sx = np.divmod(em.nnf[em.is_hole].astype(np.int64), em.wp)
+    return np.stack([sy - em.m, sx - em.m], axis=1)
 
 
 def _onion_peel(level: _Level, r: int, rng: np.random.Generator) -> np.ndarray:
@@ -397,6 +445,10 @@ class _EM:
 
     def _random(self, n: int) -> np.ndarray:
         return self.pool[self.rng.integers(0, self.pool.size, size=n)]
+
+    def init_random(self) -> None:
+        """Every target from a random source (the start of :func:`_polish`)."""
+        self.nnf = self._random(self.t.size)
 
     def init_coarsest(self, sources: np.ndarray) -> None:
         """Hole targets from ``sources`` (``(y, x)`` per hole pixel, row-major), the ring at random."""
@@ -516,18 +568,70 @@ class _EM:
 
 
 def _patchmatch(rgb: np.ndarray, hole: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """pypatchmatch on windows for holes up to :data:`PYPM_MAX_HOLE` px where it loads, else ours."""
+    if int(hole.sum()) <= PYPM_MAX_HOLE and infill_pypm.available():
+        # a copy of the generator: a fallback to ours gives what forcing ours gives
+        out = _pypatchmatch(rgb, hole, copy.deepcopy(rng))
+        if out is not None:
+            return out
+    return _own_patchmatch(rgb, hole, rng)
+
+
+def _pypatchmatch(rgb: np.ndarray, hole: np.ndarray, rng: np.random.Generator) -> np.ndarray | None:
+    """Each window of :func:`infill_pypm.windows` filled by pypatchmatch, then polished.
+
+    None (use ours) where a window holds no wholly known ``PM_PATCH``² patch to polish
+    from (pypatchmatch's raw fill is not trusted there) or the library fails.
+    """
+    r = PM_PATCH // 2
+    seed = int(rng.integers(0, 2**32))
+    out = rgb.copy()
+    for win in infill_pypm.windows(hole):
+        sub = hole[win]
+        if not _eligible(_Level(rgb[win], sub, ~sub), r).any():
+            return None
+        try:
+            filled = infill_pypm.inpaint(rgb[win], sub, seed)
+        except RuntimeError:
+            return None
+        out[win] = _polish(filled, sub, rng)
+    return out
+
+
+def _polish(fill: np.ndarray, hole: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Re-copy every hole pixel of ``fill`` from known ones, guided by ``fill`` itself.
+
+    :data:`PYPM_POLISH_PASSES` PatchMatch passes from a random field over the
+    ``PM_PATCH``² patches of ``fill`` that overlap the hole, then each hole pixel takes
+    its vote nearest their mean (:meth:`_EM.result`). Keeps pypatchmatch's structure,
+    removes the out-of-gamut pixels it leaves on sharp textures, and makes every value
+    a known pixel's. Needs a wholly known patch in ``fill``.
+    """
+    em = _EM(_Level(fill, hole, ~hole), rng, coarsest=True)
+    em.init_random()
+    for _ in range(PYPM_POLISH_PASSES):
+        em.search()
+    out = fill.copy()
+    out.reshape(-1, 3)[np.flatnonzero(hole)] = np.rint(em.result()).astype(np.uint8)
+    return out
+
+
+def _own_patchmatch(rgb: np.ndarray, hole: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Multi-scale PatchMatch infill with EM voting (numpy and OpenCV only).
 
     0. A hole much smaller than the image is filled within a crop around it, padded
        by :data:`PM_CONTEXT` times its size (at least :data:`PM_CONTEXT_MIN` px).
     1. A pyramid of halvings (known-weighted block means; a coarse pixel is hole if any
        of its block is) down to where the hole is about :data:`PM_PEEL_RADIUS` px
-       thick and has at most :data:`PM_PEEL_HOLE` pixels (:func:`_pyramid`).
-    2. The coarsest hole is filled from its edge inwards (:func:`_onion_peel`).
+       thick and has at most :data:`PM_PEEL_HOLE` pixels, or :data:`PM_START_HOLE`
+       where pypatchmatch loads (:func:`_pyramid`).
+    2. The coarsest hole is filled by pypatchmatch where it loads (:func:`_pypm_start`),
+       else (or where it fails) from its edge inwards (:func:`_onion_peel`).
     3. Coarse to fine, each level starts from the coarser field (upsampled) and runs
        :data:`PM_ITERS` EM iterations (one on levels refined only near the edge, see
-       :class:`_EM`): PatchMatch over ``PM_PATCH``² patches, then every hole pixel
-       becomes the mean of the overlapping patches' votes.
+       :class:`_EM`; :data:`PM_START_ITERS` on the level pypatchmatch filled):
+       PatchMatch over ``PM_PATCH``² patches, then every hole pixel becomes the mean
+       of the overlapping patches' votes.
     4. At full resolution each hole pixel takes its vote nearest that mean: sharp, no
        block edges, every value copied from a known pixel.
     Falls back to Telea when no ``PM_PATCH``² patch is wholly known.
@@ -539,22 +643,32 @@ def _patchmatch(rgb: np.ndarray, hole: np.ndarray, rng: np.random.Generator) -> 
     crop = np.s_[top : int(ys.max()) + pad + 1, left : int(xs.max()) + pad + 1]
     if hole[crop].size < hole.size and _eligible(_Level(rgb[crop], hole[crop], ~hole[crop]), r).any():
         out = rgb.copy()
-        out[crop] = _patchmatch(rgb[crop], hole[crop], rng)
+        out[crop] = _own_patchmatch(rgb[crop], hole[crop], rng)
         return out
     full = _Level(rgb.astype(np.float32), hole, ~hole)
     if not _eligible(full, r).any():
         return _telea(rgb, hole)
-    levels = _pyramid(full, r)
-    sources = _onion_peel(levels[-1], r, rng)
+    start = infill_pypm.available()
+    levels = _pyramid(full, r, PM_START_HOLE if start else PM_PEEL_HOLE)
+    if start and int(levels[-1].hole.sum()) > PM_START_BUDGET:
+        start = False
+        levels = _pyramid(full, r, PM_PEEL_HOLE)
+    # on a copy of the generator: where it fails, the onion peel runs as without it
+    sources = _pypm_start(levels[-1], r, copy.deepcopy(rng)) if start else None
+    started = sources is not None
+    if sources is None:
+        sources = _onion_peel(levels[-1], r, rng)
     em: _EM | None = None
     for level in reversed(levels):
         fine = _EM(level, rng, coarsest=em is None)
+        iters = PM_ITERS if fine.full_search else 1
         if em is None:
             fine.init_coarsest(sources)
+            iters = PM_START_ITERS if started else iters
         else:
             fine.init_from(em)
         em = fine
-        for i in range(PM_ITERS if em.full_search else 1):
+        for i in range(iters):
             if i:
                 em.vote()
             em.search()

@@ -7,7 +7,16 @@ import pytest
 
 from paint_widgets.errors import InvalidInputError
 from paint_widgets.imaging import infill as infill_module
+from paint_widgets.imaging import infill_pypm
 from paint_widgets.imaging.infill import AUTO_THIN, METHODS, auto_method, infill
+
+
+@pytest.fixture(params=["default", "ours"])
+def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """``default``: pypatchmatch where it loads; ``ours``: the numpy fallback, forced."""
+    if request.param == "ours":
+        monkeypatch.setattr(infill_pypm, "ENABLED", False)
+    return str(request.param)
 
 
 def noise(h: int, w: int, seed: int = 0) -> np.ndarray:
@@ -42,7 +51,7 @@ def test_auto_picks_patchmatch_for_a_border() -> None:
     assert auto_method(hole) == "patchmatch"
 
 
-def test_patchmatch_keeps_the_originals_at_2048() -> None:
+def test_patchmatch_keeps_the_originals_at_2048(backend: str) -> None:
     img = noise(2048, 2048, seed=5)
     hole = np.zeros((2048, 2048), bool)
     hole[900:1000, 1200:1290] = True
@@ -52,7 +61,9 @@ def test_patchmatch_keeps_the_originals_at_2048() -> None:
     assert (out[hole] != 0).any()
 
 
-def test_patchmatch_small_hole_works_on_a_crop(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_patchmatch_small_hole_works_on_a_crop(
+    monkeypatch: pytest.MonkeyPatch, backend: str
+) -> None:
     """A small hole only copies from its neighbourhood, and the rest is untouched."""
     img = np.zeros((400, 400, 3), np.uint8)
     img[100:300, 100:300] = smooth(200, 200)  # the black far area is never copied
@@ -65,7 +76,7 @@ def test_patchmatch_small_hole_works_on_a_crop(monkeypatch: pytest.MonkeyPatch) 
     assert out[hole].min() > 0
 
 
-def test_patchmatch_deterministic_by_seed_on_a_big_image() -> None:
+def test_patchmatch_deterministic_by_seed_on_a_big_image(backend: str) -> None:
     img = smooth(600, 500)
     img[::7] = 30
     hole = np.ones((600, 500), bool)

@@ -1,0 +1,249 @@
+"""``patchmatch`` through pypatchmatch: windows around the hole, originals kept, seeded,
+safe across threads, and our own PatchMatch where the wheel is missing or fails."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from paint_widgets.imaging import infill as infill_module
+from paint_widgets.imaging import infill_pypm
+from paint_widgets.imaging.infill import PYPM_MAX_HOLE, infill
+
+needs_pypm = pytest.mark.skipif(
+    infill_pypm._library() is None, reason="pypatchmatch's native library does not load here"
+)
+
+
+def photo_like(h: int, w: int, seed: int = 0) -> np.ndarray:
+    """Smooth gradients, a few hard edges and a little noise: values in [10, 240]."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:h, :w]
+    base = np.stack([xx * 200 // w, yy * 200 // h, ((xx // 24 + yy // 24) % 2) * 120 + 40], axis=-1)
+    return (10 + base + rng.integers(0, 30, size=(h, w, 3))).clip(10, 240).astype(np.uint8)
+
+
+def square_hole(h: int, w: int, top: int, left: int, side: int) -> np.ndarray:
+    hole = np.zeros((h, w), bool)
+    hole[top : top + side, left : left + side] = True
+    return hole
+
+
+class Spy:
+    """Stands in for :func:`infill_pypm.inpaint`: records each window, then runs the real one."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[tuple[int, ...], np.ndarray]] = []
+        self.real = infill_pypm.inpaint
+
+    def __call__(self, rgb: np.ndarray, hole: np.ndarray, seed: int) -> np.ndarray:
+        self.calls.append((rgb.shape, hole.copy()))
+        return self.real(rgb, hole, seed)
+
+
+def own(img: np.ndarray, hole: np.ndarray, **kwargs: object) -> np.ndarray:
+    enabled = infill_pypm.ENABLED
+    infill_pypm.ENABLED = False
+    try:
+        return infill(img, hole, "patchmatch", **kwargs)  # type: ignore[arg-type]
+    finally:
+        infill_pypm.ENABLED = enabled
+
+
+# --- windows --------------------------------------------------------------------------
+
+
+def test_windows_cover_every_hole_pixel_once_with_context() -> None:
+    hole = np.zeros((400, 500), bool)
+    hole[10:30, 10:30] = True  # near the frame: clipped there
+    hole[200:220, 300:340] = True
+    hole[205:215, 350:360] = True  # its window overlaps the one before: merged
+    hole[380:390, 480:495] = True
+    wins = infill_pypm.windows(hole)
+    cover = np.zeros(hole.shape, int)
+    for win in wins:
+        cover[win] += 1
+    assert cover.max() == 1, "windows overlap"
+    assert (cover[hole] == 1).all()
+    assert len(wins) == 3
+    # no hole pixel is closer than MIN_PAD to its window's edge, unless that edge is the frame
+    for win in wins:
+        ys, xs = np.nonzero(hole[win])
+        (top, bottom), (left, right) = ((s.start, s.stop) for s in win)
+        assert top == 0 or ys.min() >= infill_pypm.MIN_PAD
+        assert left == 0 or xs.min() >= infill_pypm.MIN_PAD
+        assert bottom == 400 or (bottom - top) - ys.max() > infill_pypm.MIN_PAD
+        assert right == 500 or (right - left) - xs.max() > infill_pypm.MIN_PAD
+
+
+def test_windows_grow_with_the_hole() -> None:
+    hole = square_hole(2048, 2048, 960, 960, 128)
+    (win,) = infill_pypm.windows(hole)
+    pad = int(infill_pypm.CONTEXT * 128)
+    assert (win[0].start, win[0].stop) == (960 - pad, 960 + 128 + pad)
+    assert infill_pypm.windows(np.zeros((9, 9), bool)) == []
+
+
+def test_many_pieces_share_one_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(infill_pypm, "MAX_PIECES", 3)
+    hole = np.zeros((300, 300), bool)
+    hole[100:200:10, 100:200:10] = True  # 100 dots
+    (win,) = infill_pypm.windows(hole)
+    assert hole[win].sum() == hole.sum()
+
+
+# --- pypatchmatch path ---------------------------------------------------------------
+
+
+@needs_pypm
+def test_a_small_hole_in_a_big_image_runs_on_a_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    spy = Spy()
+    monkeypatch.setattr(infill_pypm, "inpaint", spy)
+    img = photo_like(1024, 1536)
+    hole = square_hole(1024, 1536, 400, 700, 48)
+    out = infill(img, hole, "patchmatch")
+    np.testing.assert_array_equal(out[~hole], img[~hole])
+    (shape, sub), = spy.calls
+    assert shape[:2] == (48 + 2 * 72, 48 + 2 * 72)  # CONTEXT 1.5 x the side on each side
+    assert sub.sum() == hole.sum(), "the mask passed on is the hole (non-zero = fill)"
+
+
+@needs_pypm
+def test_pypatchmatch_fill_keeps_originals_and_copies_known_colours() -> None:
+    img = photo_like(300, 280, seed=1)
+    hole = square_hole(300, 280, 100, 90, 60)
+    hole[250:260, 20:200] = True  # a second piece, its own window
+    out = infill(img, hole, "patchmatch")
+    np.testing.assert_array_equal(out[~hole], img[~hole])
+    known = set(map(tuple, img[~hole].tolist()))
+    assert set(map(tuple, out[hole].tolist())) <= known  # the polish copies known pixels
+    assert not np.array_equal(out, own(img, hole)), "pypatchmatch was not used"
+
+
+@needs_pypm
+def test_no_seam_where_the_window_ends() -> None:
+    """Outside the hole nothing changes, so a window's edge (>= MIN_PAD px away) adds no edge;
+    inside, the fill is as smooth as the picture is."""
+    img = photo_like(512, 512, seed=2)
+    hole = square_hole(512, 512, 200, 220, 64)
+    out = infill(img, hole, "patchmatch").astype(np.int32)
+    np.testing.assert_array_equal(out[~hole], img[~hole])
+    step = np.abs(np.diff(out, axis=1)).sum(-1)[hole[:, 1:] & hole[:, :-1]]
+    ref = np.abs(np.diff(img.astype(np.int32), axis=1)).sum(-1)
+    assert step.mean() < 1.5 * ref.mean()
+
+
+@needs_pypm
+def test_deterministic_by_seed_and_across_threads() -> None:
+    imgs = [photo_like(200, 220, seed=s) for s in range(4)]
+    hole = square_hole(200, 220, 70, 80, 40)
+    alone = [infill(img, hole, "patchmatch", seed=s) for s, img in enumerate(imgs)]
+    assert not np.array_equal(infill(imgs[0], hole, "patchmatch", seed=1), alone[0])
+    together: list[np.ndarray | None] = [None] * 4
+
+    def run(k: int) -> None:
+        together[k] = infill(imgs[k], hole, "patchmatch", seed=k)
+
+    threads = [threading.Thread(target=run, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for a, b in zip(alone, together, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+@needs_pypm
+def test_what_was_under_the_hole_does_not_matter() -> None:
+    img = photo_like(160, 160, seed=3)
+    hole = square_hole(160, 160, 50, 60, 40)
+    other = img.copy()
+    other[hole] = 255
+    np.testing.assert_array_equal(infill(img, hole, "patchmatch"), infill(other, hole, "patchmatch"))
+
+
+# --- our own PatchMatch ------------------------------------------------------------------
+
+
+def test_big_holes_take_our_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_windows(*args: object) -> None:
+        raise AssertionError("a big hole went to the windows")
+
+    monkeypatch.setattr(infill_module, "_pypatchmatch", no_windows)
+    monkeypatch.setattr(infill_module, "PYPM_MAX_HOLE", 100)
+    img = photo_like(64, 64, seed=4)
+    hole = square_hole(64, 64, 20, 20, 11)  # 121 px > PYPM_MAX_HOLE
+    out = infill(img, hole, "patchmatch")
+    np.testing.assert_array_equal(out[~hole], img[~hole])
+    assert PYPM_MAX_HOLE >= 128 * 128, "object removal (up to 128 px squares) uses the windows"
+
+
+def test_without_the_wheel_ours_fills(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(infill_pypm, "_MODULE", [None])  # as if `import patchmatch` failed
+    assert not infill_pypm.available()
+    img = photo_like(96, 96, seed=5)
+    hole = square_hole(96, 96, 30, 30, 24)
+    out = infill(img, hole, "patchmatch")
+    np.testing.assert_array_equal(out[~hole], img[~hole])
+    np.testing.assert_array_equal(out, own(img, hole))
+    with pytest.raises(RuntimeError, match="not available"):
+        infill_pypm.inpaint(img, hole, 0)
+
+
+def test_a_failing_library_falls_back_to_ours(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(rgb: np.ndarray, hole: np.ndarray, seed: int) -> np.ndarray:
+        raise RuntimeError("patchmatch failed: out of memory")
+
+    monkeypatch.setattr(infill_pypm, "_MODULE", [object()])  # "loaded"
+    monkeypatch.setattr(infill_pypm, "inpaint", broken)
+    img = photo_like(96, 96, seed=6)
+    hole = square_hole(96, 96, 30, 30, 24)
+    np.testing.assert_array_equal(infill(img, hole, "patchmatch"), own(img, hole))
+
+
+def test_switching_it_off_forces_ours(monkeypatch: pytest.MonkeyPatch) -> None:
+    spy = Spy()
+    monkeypatch.setattr(infill_pypm, "inpaint", spy)
+    monkeypatch.setattr(infill_pypm, "ENABLED", False)
+    img = photo_like(96, 96, seed=7)
+    hole = square_hole(96, 96, 30, 30, 24)
+    out = infill(img, hole, "patchmatch")
+    np.testing.assert_array_equal(out[~hole], img[~hole])
+    assert spy.calls == []
+
+
+# --- big holes: ours, started by pypatchmatch on the coarsest level -----------------------
+
+
+@needs_pypm
+def test_a_border_starts_from_pypatchmatch_on_a_small_copy(monkeypatch: pytest.MonkeyPatch) -> None:
+    spy = Spy()
+    monkeypatch.setattr(infill_pypm, "inpaint", spy)
+    monkeypatch.setattr(infill_module, "PYPM_MAX_HOLE", 500)
+    monkeypatch.setattr(infill_module, "PM_START_HOLE", 800)
+    img = photo_like(160, 200, seed=8)
+    hole = np.ones((160, 200), bool)
+    hole[16:-16, 16:-16] = False  # 10 752 px: a border, too big for the windows
+    out = infill(img, hole, "patchmatch", seed=2)
+    np.testing.assert_array_equal(out[~hole], img[~hole])
+    assert set(map(tuple, out[hole].tolist())) <= set(map(tuple, img[~hole].tolist()))
+    (shape, sub), = spy.calls
+    assert shape[0] < 160 and shape[1] < 200 and sub.sum() <= 800  # a coarse level only
+    np.testing.assert_array_equal(out, infill(img, hole, "patchmatch", seed=2))
+
+
+def test_a_failing_start_falls_back_to_the_onion_peel(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(rgb: np.ndarray, hole: np.ndarray, seed: int) -> np.ndarray:
+        raise RuntimeError("patchmatch failed")
+
+    monkeypatch.setattr(infill_pypm, "_MODULE", [object()])
+    monkeypatch.setattr(infill_pypm, "inpaint", broken)
+    monkeypatch.setattr(infill_module, "PYPM_MAX_HOLE", 500)
+    img = photo_like(120, 120, seed=9)
+    hole = np.ones((120, 120), bool)
+    hole[20:-20, 20:-20] = False
+    out = infill(img, hole, "patchmatch")
+    np.testing.assert_array_equal(out[~hole], img[~hole])
+    assert set(map(tuple, out[hole].tolist())) <= set(map(tuple, img[~hole].tolist()))
