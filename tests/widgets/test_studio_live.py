@@ -7,6 +7,7 @@ import time
 
 import numpy as np
 import pytest
+from live_studio import live_studio
 
 import paint_widgets as pw
 
@@ -32,14 +33,7 @@ def rss_bytes() -> int:
 
 @pytest.fixture
 def studio(mgr, tiny_models, photo, box_mask, tmp_path):
-    mgr.configure(lora_dir=str(tiny_models["loras/tiny-lcm"].parent))
-    s = pw.Studio(photo, outdir=tmp_path / "out")
-    s.painter.set_mask(box_mask)
-    s.prompt.value = "a red barn"
-    s.steps.value = 3
-    s.seed.value = 42
-    s.live_lora = "tiny-lcm"
-    s.live_size = 128  # the tiny model's native 512 is covered by tests/engine/test_preview.py
+    s = live_studio(mgr, tiny_models, photo, box_mask, tmp_path / "out")
     yield s
     s.close()
 

@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from live_studio import live_studio
 
-import paint_widgets as pw
 from paint_widgets.commands.runner import Runner
 
 WAIT = 180
@@ -39,14 +39,7 @@ def studio(mgr, tiny_models, photo, box_mask, tmp_path, monkeypatch):
     if "sam" not in tiny_models:
         pytest.skip("this transformers has no SamModel")
     monkeypatch.setenv("PAINT_WIDGETS_SEGMENT_MODEL", str(tiny_models["sam"]))
-    mgr.configure(lora_dir=str(tiny_models["loras/tiny-lcm"].parent))
-    s = pw.Studio(photo, outdir=tmp_path / "out")
-    s.painter.set_mask(box_mask)
-    s.prompt.value = "a red barn"
-    s.steps.value = 3
-    s.seed.value = 42
-    s.live_lora = "tiny-lcm"
-    s.live_size = 128
+    s = live_studio(mgr, tiny_models, photo, box_mask, tmp_path / "out")
     yield s
     s.close()
 
