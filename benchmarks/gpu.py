@@ -17,7 +17,13 @@ guidance 7.5, strength 1.0, so both sides run all the steps):
 - VAE encode + decode as a share of the call; peak GPU memory;
 - loads counted: no model is reloaded after the first call;
 - a 4096x4096 image with a 200 px mask (auto -> crop) vs a native-size image;
-- CLIPSeg (``CIDAS/clipseg-rd64-refined``'s configuration) per ``text_mask`` call.
+- CLIPSeg (``CIDAS/clipseg-rd64-refined``'s configuration) per ``text_mask`` call;
+- ``sam`` (:mod:`gpu_segment`, issue #16): SAM ViT-B's embedding of a 1024² picture and a
+  click's mask after it (``pw.segment``, <= 15 ms), SAM 3's ``pw.text_mask`` per call
+  (<= 250 ms) and its threshold slide (< 20 ms);
+- ``live`` (:mod:`gpu_live`, issue #17): stroke -> preview (``pw.preview`` with the SD1.5
+  model above and an LCM-LoRA-shaped random adapter, 512² crop, + the crop's PNG) for
+  ``fast=False``/``True``/``"compile"`` (<= 80 ms on an H100/H200 with compile).
 
 FLUX.1 Fill (``black-forest-labs/FLUX.1-Fill-dev``'s configuration: the 12B MMDiT with
 384 input channels, CLIP-L and T5-XXL, 16-channel VAE) runs 1024² at 28 steps in bf16,
@@ -44,7 +50,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from common import Row, median_ms, note
+from common import Row, format_table, median_ms, note
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -615,7 +621,31 @@ def _quiet() -> None:
     transformers.utils.logging.disable_progress_bar()
 
 
-def run(*, quick: bool = False, dry_run: bool = False, only: tuple[str, ...] = ("sd15", "sdxl", "flux", "clipseg"),
+def _live(tmp: Path, *, device: str, dtype: Any, dry_run: bool, quick: bool, compile: bool, log: Log) -> list[Row]:
+    """The live-preview rows (#17): SD1.5-inpainting (written by the sd15 part, or here) + the LCM-LoRA."""
+    import torch
+    from gpu_live import live_rows, write_lcm_lora
+
+    folder = tmp / "sd15"
+    if not (folder / "model_index.json").is_file():
+        log("SD1.5-inpainting (for the live preview): building random weights from the published config")
+        write_sd15(folder, device=device, dtype=dtype, dry=dry_run)
+    log("LCM-LoRA (rank 4 dry, else 64): building random weights")
+    lora_dir = write_lcm_lora(folder, tmp / "loras", device=device, dtype=dtype, rank=4 if dry_run else 64).parent
+    try:
+        return live_rows(folder, lora_dir, device=device, dtype=dtype, repeats=2 if dry_run else (10 if quick else 20),
+                         compile=compile, size=128 if dry_run else None, rank=4 if dry_run else 64, log=log)
+    except torch.OutOfMemoryError:
+        return [note("live preview: out of GPU memory, not measured")]
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+#: Every part of the GPU section, in the order it runs (``--only`` picks some).
+PARTS = ("sd15", "sdxl", "flux", "clipseg", "sam", "live")
+
+
+def run(*, quick: bool = False, dry_run: bool = False, only: tuple[str, ...] = PARTS,
         compile: bool = True, log: Log = _stderr) -> list[Row]:
     """The GPU rows; one line saying why when there is no CUDA device (unless ``dry_run``)."""
     import torch
@@ -669,10 +699,32 @@ def run(*, quick: bool = False, dry_run: bool = False, only: tuple[str, ...] = (
                 except torch.OutOfMemoryError:
                     rows.append(note(f"{spec.label}: out of GPU memory, not measured"))
                 _free()
-                shutil.rmtree(folder, ignore_errors=True)
+                if not (key == "sd15" and "live" in only):  # the live rows reuse SD1.5
+                    shutil.rmtree(folder, ignore_errors=True)
             if "clipseg" in only:
                 folder = write_clipseg(tmp / "clipseg", device=device, dtype=dtype, dry=dry_run)
                 rows += clipseg_rows(folder, device=device, dtype=dtype, repeats=repeats, log=log)
+            threads = torch.get_num_threads()
+            if dry_run:  # tiny models on a shared CPU: intra-op threads mostly wait on each other
+                torch.set_num_threads(1)
+            try:
+                # SAM first (about a minute), then live (its compile takes minutes); each part's rows
+                # also go to the log at once, so a run stopped by a time limit still shows them
+                if "sam" in only:
+                    from gpu_segment import segment_rows
+
+                    part = segment_rows(tmp, device=device, dtype=dtype, dry=dry_run, log=log)
+                    log("sam rows so far:\n" + format_table(part))
+                    rows += part
+                    _free()
+                if "live" in only:
+                    part = _live(tmp, device=device, dtype=dtype, dry_run=dry_run, quick=quick, compile=compile,
+                                 log=log)
+                    log("live rows so far:\n" + format_table(part))
+                    rows += part
+                    _free()
+            finally:
+                torch.set_num_threads(threads)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     if dry_run:

@@ -3,6 +3,7 @@
     python benchmarks/run.py                 # GPU section (if CUDA) + CPU section
     python benchmarks/run.py --cpu-only --quick
     python benchmarks/run.py --gpu-only --only sd15 clipseg
+    python benchmarks/run.py --gpu-only --only live sam   # issues #17 and #16
     python benchmarks/run.py --gpu-dry-run   # the GPU code on the CPU, scaled-down models
 
 Columns: name | value | unit | ratio (to the named baseline, same run) | target.
@@ -50,8 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cpu-only", action="store_true", help="skip the GPU section")
     parser.add_argument("--gpu-only", action="store_true", help="skip the CPU section")
     parser.add_argument("--quick", action="store_true", help="smaller sizes, fewer repeats (about a minute on CPU)")
-    parser.add_argument("--only", nargs="+", choices=("sd15", "sdxl", "flux", "clipseg"),
-                        default=["sd15", "sdxl", "flux", "clipseg"], help="GPU models to measure")
+    parser.add_argument("--only", nargs="+", choices=("sd15", "sdxl", "flux", "clipseg", "live", "sam"),
+                        default=["sd15", "sdxl", "flux", "clipseg", "live", "sam"],
+                        help="GPU parts to measure (live: #17's stroke -> preview; sam: #16's SAM ViT-B and SAM 3)")
     parser.add_argument("--no-compile", action="store_true", help="GPU: skip fast='compile' (saves minutes)")
     parser.add_argument("--gpu-dry-run", action="store_true",
                         help="run the GPU section on the CPU with scaled-down models (checks the code only)")
