@@ -52,6 +52,7 @@ from .inpainting import fit_canvas, resolve_mask
 from .loras import check_loras, lora_call, split_loras, use_loras
 from .manager import PipelineManager, manager
 from .samplers import INTERNAL_SCHEDULERS
+from .threads import lower_priority_here, torch_threads_here
 
 #: The preview's defaults: diffusers' LCM-LoRA inpainting recipe.
 PREVIEW_STEPS = 4
@@ -168,8 +169,17 @@ def lcm_lora_for(pipe: Any, lora_dir: str | None) -> str:
 
 def run_preview(preview_request: PreviewRequest, *, progress: ProgressFn | None = None,
                 cancel: CancelToken | None = None, mgr: PipelineManager | None = None,
-                on_wait: Callable[[], None] | None = None) -> Result:
-    """Carry out a :class:`PreviewRequest` on the manager (one image, the first seed)."""
+                on_wait: Callable[[], None] | None = None, threads: int | None = None,
+                nice: int = 0) -> Result:
+    """Carry out a :class:`PreviewRequest` on the manager (one image, the first seed).
+
+    ``threads``/``nice``: the calling thread's torch thread count and how much lower its
+    CPU priority goes (:mod:`.threads`), for a background worker such as the Studio's Live.
+    """
+    if threads is not None:
+        torch_threads_here(threads)
+    if nice:
+        lower_priority_here(nice)
     mgr = mgr or manager()
     request = preview_request.request
     p = preview_request.params

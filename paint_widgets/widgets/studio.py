@@ -29,8 +29,6 @@ import dataclasses
 import functools
 import os
 import random
-import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -291,11 +289,7 @@ class Studio(widgets.VBox):
         from ..engine.preview import run_preview
 
         request, _asked = item
-        if self.live_threads is not None:
-            _torch_threads_here(self.live_threads)
-        if self.live_nice:
-            _lower_priority_here(self.live_nice)
-        return run_preview(request, mgr=self.mgr, cancel=token)
+        return run_preview(request, mgr=self.mgr, cancel=token, threads=self.live_threads, nice=self.live_nice)
 
     def _show_live(self, item: tuple[Any, float], result: Result) -> None:
         """Show a preview whose request is still the newest (the worker checked, under its lock)."""
@@ -648,48 +642,6 @@ def _live_key(request: Any) -> tuple[Any, ...]:
     bits = np.packbits(mask).tobytes() if mask.dtype == bool else mask.tobytes()
     return (hash(bits), mask.shape, inpaint.params, request.steps, request.cfg,
             request.sampler, request.lora, request.size, request.model)
-
-
-_niced = threading.local()
-
-
-def _lower_priority_here(delta: int) -> None:
-    """Raise this thread's niceness by ``delta`` (at most 19), once per thread; Linux only.
-
-    On Linux the nice value belongs to each thread (setpriority(2) with the thread's id);
-    elsewhere the same call would name a process, so nothing is done. Raising it needs no
-    privilege; a live worker thread ends when it has nothing to do, and the next one
-    starts at the kernel's priority again, so this never reaches other work.
-    """
-    if delta <= 0 or not sys.platform.startswith("linux") or getattr(_niced, "done", False):
-        return
-    _niced.done = True
-    tid = threading.get_native_id()
-    try:
-        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + int(delta)))
-    except OSError:  # a sandbox that refuses it: previews still run, at the same priority
-        pass
-
-
-def _torch_threads_here(n: int) -> None:
-    """Run this thread's torch ops on ``n`` intra-op threads, leaving other threads' setting alone.
-
-    ``torch.set_num_threads`` sets the calling thread's OpenMP/MKL thread count and, as a
-    side effect, the default that threads started later pick up on their first torch op
-    (the Generate worker, say). So after setting it here, a short-lived helper thread sets
-    that default back; this thread keeps ``n``. A thread that makes its first torch op in
-    the moment between the two gets ``n`` too: harmless, and all but impossible.
-    """
-    import torch
-
-    n = max(1, int(n))
-    keep = torch.get_num_threads()
-    if keep == n:
-        return
-    torch.set_num_threads(n)
-    helper = threading.Thread(target=torch.set_num_threads, args=(keep,), name="paint-widgets-threads")
-    helper.start()
-    helper.join()
 
 
 def _escape(text: str) -> str:

@@ -185,7 +185,7 @@ def test_previews_run_on_one_torch_thread_at_a_lower_priority_and_other_threads_
     default = threads_of_a_new_thread()
     inside: list[int] = []
     nice: list[int] = []
-    real = preview.run_preview
+    real = preview.denoise_masked  # runs in the preview's thread, after run_preview set it up
 
     def recording(*args: Any, **kwargs: Any) -> Any:
         inside.append(torch.get_num_threads())
@@ -193,7 +193,7 @@ def test_previews_run_on_one_torch_thread_at_a_lower_priority_and_other_threads_
             nice.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(preview, "run_preview", recording)
+    monkeypatch.setattr(preview, "denoise_masked", recording)
     studio.live = True
     assert studio.live_wait(WAIT) and studio.live_result is not None
     assert inside == [1]  # studio.live_threads
