@@ -8,13 +8,19 @@ picture. Also the no-weights object-removal engine. Methods (``--infill_method``
   optional wheel) where it loads, each at a bounded working size, because its time
   grows with the image and the hole it is given (25-50 s on a 2048² photo):
 
-  - holes of at most :data:`PYPM_MAX_HOLE` px (object removal): pypatchmatch on a
-    window around each piece of the hole (:mod:`.infill_pypm`), then one polishing
+  - small thin holes (at most :data:`PYPM_MAX_HOLE` px, none more than
+    ``2 * PM_PEEL_RADIUS`` px from a known pixel: most object removal): pypatchmatch on
+    a window around each piece of the hole (:mod:`.infill_pypm`), then one polishing
     pass of ours (:func:`_polish`: every hole pixel copied from a known one, which also
     drops the stray 0/255 pixels pypatchmatch leaves on sharp textures);
-  - bigger holes (outcrop borders): our own vectorised numpy PatchMatch, coarse to
-    fine with Wexler-style EM voting (:func:`_own_patchmatch`), whose coarsest level
-    (at most :data:`PM_START_HOLE` hole px) pypatchmatch fills (:func:`_pypm_start`).
+  - thicker or bigger holes (a 128 px square, outcrop borders): our own vectorised
+    numpy PatchMatch, coarse to fine with Wexler-style EM voting
+    (:func:`_own_patchmatch`), whose coarsest level (at most :data:`PM_START_HOLE`
+    hole px) pypatchmatch fills, in bands side by side (:func:`_pypm_start`); the
+    finer levels are refined near the hole's edge.
+
+  The big array steps run on a few threads (:mod:`.threaded`); the pixels never depend
+  on how many.
 
   Where the wheel is missing or ``infill_pypm.ENABLED`` is ``False``, ours does it all
   (onion-peel start). Figures: ``benchmarks/bench_infill_quality.py``.
@@ -48,7 +54,7 @@ from PIL import Image, ImageColor
 
 from ..errors import InvalidInputError
 from ..requests import INFILL_METHODS
-from . import infill_pypm
+from . import infill_pypm, threaded
 from .masks import as_paint_mask
 from .outpaint_geometry import as_image_array
 
@@ -75,7 +81,7 @@ PM_START_HOLE = 1 << 16  # ... or this many, where pypatchmatch fills it (see _p
 #: 2048² image: ~61k coarse hole px) it would take half of a budget of a fifth of its
 #: own whole-image time; there the onion peel starts, as without the wheel.
 PM_START_BUDGET = 1 << 15
-PM_START_PASSES = 2  # PatchMatch passes that find the sources of pypatchmatch's start
+PM_START_PASSES = 1  # PatchMatch passes that find the sources of pypatchmatch's start
 PM_START_ITERS = 1  # EM iterations on a level pypatchmatch filled (it has converged there)
 PM_PEEL_PAIRS = 1 << 24  # onion peel: (hole pixel, source) pairs compared at most
 PM_PEEL_CHUNK = 1 << 22  # onion peel: pairs compared at once
@@ -87,7 +93,8 @@ PM_MARGIN = 8  # padding of a level's working copy: the longest propagation jump
 PM_CHUNK = 1 << 16  # hole pixels per chunk of a vote
 PM_CONTEXT = 3.0  # a small hole searches only this many hole sides around it ...
 PM_CONTEXT_MIN = 64  # ... and at least this many px (object removal: nearby is alike)
-#: Holes of at most this many pixels go to pypatchmatch where it loads (see infill_pypm).
+#: Holes of at most this many pixels, thinner than ``2 * PM_PEEL_RADIUS`` from a known
+#: pixel, go to pypatchmatch on windows where it loads (see infill_pypm and _patchmatch).
 PYPM_MAX_HOLE = 1 << 16
 #: PatchMatch passes of the polish that follows pypatchmatch (see _polish).
 PYPM_POLISH_PASSES = 1
@@ -330,7 +337,7 @@ def _pypm_start(level: _Level, r: int, rng: np.random.Generator) -> np.ndarray |
     small = np.clip(np.rint(level.img), 0, 255).astype(np.uint8)
     small[missing] = 0
     try:
-        filled = infill_pypm.inpaint(small, missing, int(rng.integers(0, 2**32)))
+        filled = infill_pypm.inpaint(small, missing, int(rng.integers(0, 2**32)), banded=True)
     except RuntimeError:
         return None
     level.img[level.hole] = filled[level.hole]
@@ -402,9 +409,12 @@ class _EM:
     targets are searched in full; bigger ones, whose field comes from the coarser
     level, only within :data:`PM_BAND` px of the hole's edge, where the known pixels
     pin the fill down (inside, the upsampled field already copies coherent texture).
+    ``edge_only`` refines near the edge at any size (above a pypatchmatch start, whose
+    structure the full search would only trade for our coarser one).
     """
 
-    def __init__(self, level: _Level, rng: np.random.Generator, *, coarsest: bool) -> None:
+    def __init__(self, level: _Level, rng: np.random.Generator, *, coarsest: bool,
+                 edge_only: bool = False) -> None:
         r = PM_PATCH // 2
         m = max(r, PM_MARGIN)
         self.level, self.rng, self.m = level, rng, m
@@ -428,7 +438,7 @@ class _EM:
         dy, dx = np.mgrid[-r : r + 1, -r : r + 1]
         self.offsets = [int(o) for o in (dy * self.wp + dx).ravel()]
         self.patch = np.array(self.offsets, np.int32)
-        self.full_search = coarsest or n <= PM_WORK_PIXELS
+        self.full_search = coarsest or (n <= PM_WORK_PIXELS and not edge_only)
         if self.full_search:
             self.searched = np.arange(n)
             self.radius = max(h, w) // 2
@@ -481,7 +491,7 @@ class _EM:
         s = self.searched
         t = self.t[s]
         target = self._patches(t)
-        self.dist[s] = _ssd(self._patches(self.nnf[s]), target)
+        self.dist[s] = self._distances(self.nnf[s], target)
         for jump in self.jumps:
             for e in (jump, -jump, jump * self.wp, -jump * self.wp):
                 j = self.tidx[t + e]
@@ -494,11 +504,20 @@ class _EM:
         if self.full_search:
             self._try(s, target, self._random(s.size))
 
+    def _distances(self, centres: np.ndarray, target: np.ndarray) -> np.ndarray:
+        """SSD of the patch at each of ``centres`` to its row of ``target``, in row pieces
+        side by side (:mod:`.threaded`): the bulk of a search."""
+        parts = threaded.row_slices(centres.size)
+        if len(parts) == 1:
+            return _ssd(self._patches(centres), target)
+        return np.concatenate(threaded.map_pieces(
+            lambda p: _ssd(self._patches(centres[p]), target[p]), parts))
+
     def _try(self, s: np.ndarray, target: np.ndarray, cand: np.ndarray) -> None:
         cand = np.clip(cand, 0, self.eligible.size - 1)
         ok = self.eligible[cand]
         cand = np.where(ok, cand, self.pool[0])
-        d = _ssd(self._patches(cand), target)
+        d = self._distances(cand, target)
         better = ok & (d < self.dist[s])
         k = s[better]
         self.nnf[k], self.dist[k] = cand[better], d[better]
@@ -510,17 +529,29 @@ class _EM:
         j = self.tidx[holes - o]
         return np.take(self.flat, self.nnf[np.maximum(j, 0)] + o, axis=0), j >= 0
 
+    def _chunks(self) -> list[slice]:
+        """The hole pixels in pieces of at most :data:`PM_CHUNK`, at least one per thread."""
+        n = self.holes.size
+        size = max(1, min(PM_CHUNK, -(-n // threaded.threads_here())))
+        return [slice(a, a + size) for a in range(0, n, size)]
+
     def vote(self) -> None:
-        """Each hole pixel becomes the mean of what the target patches over it say."""
-        for a in range(0, self.holes.size, PM_CHUNK):
-            holes = self.holes[a : a + PM_CHUNK]
+        """Each hole pixel becomes the mean of what the target patches over it say
+        (votes come from sources, wholly known patches, so the pieces are independent)."""
+
+        def mean(piece: slice) -> np.ndarray:
+            holes = self.holes[piece]
             acc = np.zeros((holes.size, 3), np.float32)
             count = np.zeros(holes.size, np.float32)
             for o in self.offsets:
                 votes, ok = self._votes(holes, o)
                 acc += votes * ok[:, None]
                 count += ok
-            self.flat[holes] = acc / count[:, None]
+            return acc / count[:, None]
+
+        pieces = self._chunks()
+        for piece, values in zip(pieces, threaded.map_pieces(mean, pieces), strict=True):
+            self.flat[self.holes[piece]] = values
         self._refresh_padding()
 
     def _refresh_padding(self) -> None:
@@ -537,11 +568,12 @@ class _EM:
         blur) and every value a known pixel's; where they agree it is their value
         (found from the field alone, without reading a colour).
         """
-        out = np.empty((self.holes.size, 3), np.float32)
         planes = [np.ascontiguousarray(self.flat[:, c]) for c in range(3)]
-        for a in range(0, self.holes.size, PM_CHUNK):
-            holes = self.holes[a : a + PM_CHUNK]
+
+        def nearest(piece: slice) -> np.ndarray:
+            holes = self.holes[piece]
             n = holes.size
+            out = np.empty((n, 3), np.float32)
             src = np.empty((len(self.offsets), n), np.int32)  # where each vote comes from
             ok = np.empty((len(self.offsets), n), bool)
             for k, o in enumerate(self.offsets):
@@ -550,9 +582,9 @@ class _EM:
             centre = src[len(self.offsets) // 2]  # the pixel's own target always votes
             mixed = np.flatnonzero(((src != centre) & ok).any(0))
             for c, plane in enumerate(planes):
-                out[a : a + n, c] = plane[centre]
+                out[:, c] = plane[centre]
             if mixed.size == 0:
-                continue
+                return out
             src, okf = src[:, mixed], ok[:, mixed].astype(np.float32)
             count = okf.sum(0)
             votes = [plane[src] for plane in planes]  # 3 x (K, m)
@@ -563,18 +595,33 @@ class _EM:
             d[okf == 0] = np.inf
             best, cols = d.argmin(0), np.arange(mixed.size)
             for c, v in enumerate(votes):
-                out[a + mixed, c] = v[best, cols]
-        return out
+                out[mixed, c] = v[best, cols]
+            return out
+
+        pieces = self._chunks()
+        if not pieces:
+            return np.empty((0, 3), np.float32)
+        return np.concatenate(threaded.map_pieces(nearest, pieces))
 
 
 def _patchmatch(rgb: np.ndarray, hole: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """pypatchmatch on windows for holes up to :data:`PYPM_MAX_HOLE` px where it loads, else ours."""
-    if int(hole.sum()) <= PYPM_MAX_HOLE and infill_pypm.available():
-        # a copy of the generator: a fallback to ours gives what forcing ours gives
-        out = _pypatchmatch(rgb, hole, copy.deepcopy(rng))
-        if out is not None:
-            return out
-    return _own_patchmatch(rgb, hole, rng)
+    """Where pypatchmatch loads: small thin holes (at most :data:`PYPM_MAX_HOLE` px, all
+    within ``2 * PM_PEEL_RADIUS`` px of a known one) on its windows, anything thicker or
+    bigger by ours from its start on a coarse level; ours alone where it does not load.
+
+    Why thickness: pypatchmatch's time per hole pixel is ~40 us at full size, so a thick
+    hole (a 128 px square) is 4x cheaper filled at half size and refined near its edge
+    by ours, and scores better there (benchmarks/RESULTS.md). The big array steps run on
+    :mod:`.threaded`'s pool (the same pixels on any number of cores).
+    """
+    thin = int(hole.sum()) <= PYPM_MAX_HOLE and _hole_radius(hole) < 2 * PM_PEEL_RADIUS
+    with threaded.workers():
+        if thin and infill_pypm.available():
+            # a copy of the generator: a fallback to ours gives what forcing ours gives
+            out = _pypatchmatch(rgb, hole, copy.deepcopy(rng))
+            if out is not None:
+                return out
+        return _own_patchmatch(rgb, hole, rng)
 
 
 def _pypatchmatch(rgb: np.ndarray, hole: np.ndarray, rng: np.random.Generator) -> np.ndarray | None:
@@ -585,16 +632,16 @@ def _pypatchmatch(rgb: np.ndarray, hole: np.ndarray, rng: np.random.Generator) -
     """
     r = PM_PATCH // 2
     seed = int(rng.integers(0, 2**32))
+    wins = infill_pypm.windows(hole)
+    if not all(_eligible(_Level(rgb[w], hole[w], ~hole[w]), r).any() for w in wins):
+        return None
+    try:
+        fills = infill_pypm.inpaint_each([(rgb[w], hole[w]) for w in wins], seed)
+    except RuntimeError:
+        return None
     out = rgb.copy()
-    for win in infill_pypm.windows(hole):
-        sub = hole[win]
-        if not _eligible(_Level(rgb[win], sub, ~sub), r).any():
-            return None
-        try:
-            filled = infill_pypm.inpaint(rgb[win], sub, seed)
-        except RuntimeError:
-            return None
-        out[win] = _polish(filled, sub, rng)
+    for win, filled in zip(wins, fills, strict=True):
+        out[win] = _polish(filled, hole[win], rng)
     return out
 
 
@@ -629,7 +676,8 @@ def _own_patchmatch(rgb: np.ndarray, hole: np.ndarray, rng: np.random.Generator)
        else (or where it fails) from its edge inwards (:func:`_onion_peel`).
     3. Coarse to fine, each level starts from the coarser field (upsampled) and runs
        :data:`PM_ITERS` EM iterations (one on levels refined only near the edge, see
-       :class:`_EM`; :data:`PM_START_ITERS` on the level pypatchmatch filled):
+       :class:`_EM`; :data:`PM_START_ITERS` on the level pypatchmatch filled, and after
+       its start every finer level is refined near the edge only):
        PatchMatch over ``PM_PATCH``² patches, then every hole pixel becomes the mean
        of the overlapping patches' votes.
     4. At full resolution each hole pixel takes its vote nearest that mean: sharp, no
@@ -660,7 +708,7 @@ def _own_patchmatch(rgb: np.ndarray, hole: np.ndarray, rng: np.random.Generator)
         sources = _onion_peel(levels[-1], r, rng)
     em: _EM | None = None
     for level in reversed(levels):
-        fine = _EM(level, rng, coarsest=em is None)
+        fine = _EM(level, rng, coarsest=em is None, edge_only=started)
         iters = PM_ITERS if fine.full_search else 1
         if em is None:
             fine.init_coarsest(sources)

@@ -11,6 +11,11 @@ Its wheel (manylinux x86_64, a self-contained ``libpatchmatch.so``) is optional:
 :func:`available` says whether it loads, and ``infill`` falls back to its own
 PatchMatch where it does not, or where :data:`ENABLED` is ``False``.
 
+Its time also grows with the hole pixels (~70 µs each), so a big fill can be cut
+into :func:`bands` run side by side (:mod:`.threaded`; the native call releases the
+GIL): two bands of an outcrop's coarse level take about half the time of one call on
+two cores. The band count follows the hole, never the cores, so the pixels do too.
+
 The library keeps its seed process-wide (``set_random_seed`` applies to every
 later call; each call then runs on its own generator seeded from it). Setting the
 seed and inpainting happen under one lock, so concurrent ``infill`` calls from
@@ -22,10 +27,13 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Sequence
 from types import ModuleType
 
 import cv2
 import numpy as np
+
+from . import threaded
 
 #: ``False`` forces our own PatchMatch even where pypatchmatch loads.
 ENABLED = True
@@ -37,6 +45,12 @@ CONTEXT = 1.5
 MIN_PAD = 64
 #: Pieces beyond this many are covered by one window (their bounding box, padded).
 MAX_PIECES = 256
+#: :func:`inpaint` with ``banded=True`` gives each band about this many hole pixels ...
+BAND_HOLE = 1 << 14
+#: ... in at most this many bands ...
+MAX_BANDS = 4
+#: ... each reaching this many px into its neighbours (filled there too, then dropped).
+BAND_OVERLAP = 32
 
 Window = tuple[slice, slice]
 
@@ -64,19 +78,64 @@ def available() -> bool:
     return ENABLED and _library() is not None
 
 
-def inpaint(rgb: np.ndarray, hole: np.ndarray, seed: int) -> np.ndarray:
+def inpaint(rgb: np.ndarray, hole: np.ndarray, seed: int, *, banded: bool = False) -> np.ndarray:
     """pypatchmatch on the whole of ``rgb`` (``uint8`` RGB), ``hole`` bool; seeded.
+
+    ``banded``: cut the image into :func:`bands` filled side by side (each band's own
+    rows or columns kept), for big holes whose every band keeps known pixels (a border,
+    a coarse level); a hole filling a whole band would leave it nothing to copy from.
+    Raises RuntimeError where the library is missing or fails.
+    """
+    cuts = bands(hole) if banded else []
+    if len(cuts) < 2 or any(hole[reach].all() for _, reach in cuts):
+        return inpaint_each([(rgb, hole)], seed)[0]
+    outs = inpaint_each([(rgb[reach], hole[reach]) for _, reach in cuts], seed)
+    out = np.array(rgb, dtype=np.uint8, copy=True)
+    for (own, reach), filled in zip(cuts, outs, strict=True):
+        inner = tuple(slice(o.start - r.start, o.stop - r.start) for o, r in zip(own, reach, strict=True))
+        out[own] = filled[inner]
+    return out
+
+
+def inpaint_each(jobs: Sequence[tuple[np.ndarray, np.ndarray]], seed: int) -> list[np.ndarray]:
+    """pypatchmatch on each ``(rgb, hole)``, all from ``seed``, side by side on the
+    :mod:`.threaded` pool (the native call releases the GIL); same pixels as one by one.
 
     Raises RuntimeError where the library is missing or fails.
     """
     lib = _library()
     if lib is None:
         raise RuntimeError("pypatchmatch is not available")
-    mask = np.ascontiguousarray(hole, dtype=np.uint8)  # non-zero = fill here, like ours
+
+    def fill(job: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+        rgb, hole = job
+        mask = np.ascontiguousarray(hole, dtype=np.uint8)  # non-zero = fill here, like ours
+        out = lib.inpaint(np.ascontiguousarray(rgb), mask, patch_size=PATCH_SIZE)
+        return np.asarray(out, dtype=np.uint8)
+
     with _LOCK:  # the seed is process-wide: set it and use it in one step
         lib.set_random_seed(seed % 2**32)
-        out = lib.inpaint(np.ascontiguousarray(rgb), mask, patch_size=PATCH_SIZE)
-    return np.asarray(out, dtype=np.uint8)
+        with threaded.workers(min(len(jobs), threaded.THREADS)):
+            return threaded.map_pieces(fill, list(jobs))
+
+
+def bands(hole: np.ndarray) -> list[tuple[tuple[slice, slice], tuple[slice, slice]]]:
+    """``(own, reach)`` windows cutting ``hole``'s image across its longer side into one
+    band per :data:`BAND_HOLE` hole pixels (at most :data:`MAX_BANDS`): each band keeps
+    its ``own`` pixels of a fill of its ``reach``, :data:`BAND_OVERLAP` px wider on
+    each inner side. One band (the whole image) for small holes."""
+    n = max(1, min(MAX_BANDS, math.ceil(int(hole.sum()) / BAND_HOLE)))
+    h, w = hole.shape
+    axis = 0 if h >= w else 1
+    size = hole.shape[axis]
+    n = min(n, max(1, size // (2 * BAND_OVERLAP)))
+    cuts = [round(k * size / n) for k in range(n + 1)]
+    out = []
+    for a, b in zip(cuts[:-1], cuts[1:], strict=True):
+        own, reach = slice(a, b), slice(max(0, a - BAND_OVERLAP), min(size, b + BAND_OVERLAP))
+        every = slice(0, w if axis == 0 else h)
+        out.append(((own, every), (reach, every)) if axis == 0 else ((every, own), (every, reach)))
+    return out
 
 
 def windows(hole: np.ndarray) -> list[Window]:

@@ -32,15 +32,21 @@ def square_hole(h: int, w: int, top: int, left: int, side: int) -> np.ndarray:
 
 
 class Spy:
-    """Stands in for :func:`infill_pypm.inpaint`: records each window, then runs the real one."""
+    """Stands in for :func:`infill_pypm.inpaint_each` (every pypatchmatch call goes through
+    it): records each image it is given, then runs the real one."""
 
     def __init__(self) -> None:
         self.calls: list[tuple[tuple[int, ...], np.ndarray]] = []
-        self.real = infill_pypm.inpaint
+        self.real = infill_pypm.inpaint_each
 
-    def __call__(self, rgb: np.ndarray, hole: np.ndarray, seed: int) -> np.ndarray:
-        self.calls.append((rgb.shape, hole.copy()))
-        return self.real(rgb, hole, seed)
+    def __call__(self, jobs: list[tuple[np.ndarray, np.ndarray]], seed: int) -> list[np.ndarray]:
+        self.calls += [(rgb.shape, hole.copy()) for rgb, hole in jobs]
+        return self.real(jobs, seed)
+
+
+def broken(jobs: object, seed: int) -> list[np.ndarray]:
+    """A pypatchmatch that fails, as its native call does when out of memory."""
+    raise RuntimeError("patchmatch failed: out of memory")
 
 
 def own(img: np.ndarray, hole: np.ndarray, **kwargs: object) -> np.ndarray:
@@ -100,7 +106,7 @@ def test_many_pieces_share_one_window(monkeypatch: pytest.MonkeyPatch) -> None:
 @needs_pypm
 def test_a_small_hole_in_a_big_image_runs_on_a_window(monkeypatch: pytest.MonkeyPatch) -> None:
     spy = Spy()
-    monkeypatch.setattr(infill_pypm, "inpaint", spy)
+    monkeypatch.setattr(infill_pypm, "inpaint_each", spy)
     img = photo_like(1024, 1536)
     hole = square_hole(1024, 1536, 400, 700, 48)
     out = infill(img, hole, "patchmatch")
@@ -108,6 +114,21 @@ def test_a_small_hole_in_a_big_image_runs_on_a_window(monkeypatch: pytest.Monkey
     (shape, sub), = spy.calls
     assert shape[:2] == (48 + 2 * 72, 48 + 2 * 72)  # CONTEXT 1.5 x the side on each side
     assert sub.sum() == hole.sum(), "the mask passed on is the hole (non-zero = fill)"
+
+
+@needs_pypm
+def test_a_thick_hole_starts_on_a_coarse_level(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 128 px square (64 px from a known pixel) is filled at half size by pypatchmatch,
+    then by ours at full size: 4x fewer pixels for its ~40 us each."""
+    spy = Spy()
+    monkeypatch.setattr(infill_pypm, "inpaint_each", spy)
+    img = photo_like(640, 640, seed=14)
+    hole = square_hole(640, 640, 256, 256, 128)
+    out = infill(img, hole, "patchmatch")
+    np.testing.assert_array_equal(out[~hole], img[~hole])
+    assert set(map(tuple, out[hole].tolist())) <= set(map(tuple, img[~hole].tolist()))
+    (shape, sub), = spy.calls
+    assert sub.sum() == 64 * 64 and shape[0] <= 320, "one call on a half-size level"
 
 
 @needs_pypm
@@ -177,7 +198,7 @@ def test_big_holes_take_our_own(monkeypatch: pytest.MonkeyPatch) -> None:
     hole = square_hole(64, 64, 20, 20, 11)  # 121 px > PYPM_MAX_HOLE
     out = infill(img, hole, "patchmatch")
     np.testing.assert_array_equal(out[~hole], img[~hole])
-    assert PYPM_MAX_HOLE >= 128 * 128, "object removal (up to 128 px squares) uses the windows"
+    assert PYPM_MAX_HOLE >= 128 * 128, "thin object-removal holes of up to 128² px may use the windows"
 
 
 def test_without_the_wheel_ours_fills(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -193,11 +214,8 @@ def test_without_the_wheel_ours_fills(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_a_failing_library_falls_back_to_ours(monkeypatch: pytest.MonkeyPatch) -> None:
-    def broken(rgb: np.ndarray, hole: np.ndarray, seed: int) -> np.ndarray:
-        raise RuntimeError("patchmatch failed: out of memory")
-
     monkeypatch.setattr(infill_pypm, "_MODULE", [object()])  # "loaded"
-    monkeypatch.setattr(infill_pypm, "inpaint", broken)
+    monkeypatch.setattr(infill_pypm, "inpaint_each", broken)
     img = photo_like(96, 96, seed=6)
     hole = square_hole(96, 96, 30, 30, 24)
     np.testing.assert_array_equal(infill(img, hole, "patchmatch"), own(img, hole))
@@ -205,7 +223,7 @@ def test_a_failing_library_falls_back_to_ours(monkeypatch: pytest.MonkeyPatch) -
 
 def test_switching_it_off_forces_ours(monkeypatch: pytest.MonkeyPatch) -> None:
     spy = Spy()
-    monkeypatch.setattr(infill_pypm, "inpaint", spy)
+    monkeypatch.setattr(infill_pypm, "inpaint_each", spy)
     monkeypatch.setattr(infill_pypm, "ENABLED", False)
     img = photo_like(96, 96, seed=7)
     hole = square_hole(96, 96, 30, 30, 24)
@@ -220,7 +238,7 @@ def test_switching_it_off_forces_ours(monkeypatch: pytest.MonkeyPatch) -> None:
 @needs_pypm
 def test_a_border_starts_from_pypatchmatch_on_a_small_copy(monkeypatch: pytest.MonkeyPatch) -> None:
     spy = Spy()
-    monkeypatch.setattr(infill_pypm, "inpaint", spy)
+    monkeypatch.setattr(infill_pypm, "inpaint_each", spy)
     monkeypatch.setattr(infill_module, "PYPM_MAX_HOLE", 500)
     monkeypatch.setattr(infill_module, "PM_START_HOLE", 800)
     img = photo_like(160, 200, seed=8)
@@ -235,11 +253,8 @@ def test_a_border_starts_from_pypatchmatch_on_a_small_copy(monkeypatch: pytest.M
 
 
 def test_a_failing_start_falls_back_to_the_onion_peel(monkeypatch: pytest.MonkeyPatch) -> None:
-    def broken(rgb: np.ndarray, hole: np.ndarray, seed: int) -> np.ndarray:
-        raise RuntimeError("patchmatch failed")
-
     monkeypatch.setattr(infill_pypm, "_MODULE", [object()])
-    monkeypatch.setattr(infill_pypm, "inpaint", broken)
+    monkeypatch.setattr(infill_pypm, "inpaint_each", broken)
     monkeypatch.setattr(infill_module, "PYPM_MAX_HOLE", 500)
     img = photo_like(120, 120, seed=9)
     hole = np.ones((120, 120), bool)
@@ -247,3 +262,66 @@ def test_a_failing_start_falls_back_to_the_onion_peel(monkeypatch: pytest.Monkey
     out = infill(img, hole, "patchmatch")
     np.testing.assert_array_equal(out[~hole], img[~hole])
     assert set(map(tuple, out[hole].tolist())) <= set(map(tuple, img[~hole].tolist()))
+
+
+# --- bands: one big fill cut across, side by side ----------------------------------------
+
+
+def test_bands_cut_the_longer_side_by_the_hole_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(infill_pypm, "BAND_HOLE", 1000)
+    hole = np.zeros((300, 500), bool)
+    hole[:, :5] = True  # 1500 px: two bands, across the 500 px side
+    cuts = infill_pypm.bands(hole)
+    assert len(cuts) == 2
+    own_cover = np.zeros(hole.shape, int)
+    for own, reach in cuts:
+        own_cover[own] += 1
+        assert own[0] == reach[0] == slice(0, 300), "cut across the columns"
+        assert reach[1].start == max(0, own[1].start - infill_pypm.BAND_OVERLAP)
+        assert reach[1].stop == min(500, own[1].stop + infill_pypm.BAND_OVERLAP)
+    assert (own_cover == 1).all(), "each pixel is kept from exactly one band"
+    hole[:, :40] = True  # 12 000 px: capped at MAX_BANDS
+    assert len(infill_pypm.bands(hole)) == infill_pypm.MAX_BANDS
+    assert len(infill_pypm.bands(square_hole(300, 500, 10, 10, 20))) == 1, "small: one call"
+
+
+@needs_pypm
+def test_a_banded_fill_keeps_each_bands_own_rows(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(infill_pypm, "BAND_HOLE", 2000)
+    img = photo_like(240, 160, seed=11)
+    hole = np.ones((240, 160), bool)
+    hole[12:-12, 12:-12] = False  # 8 640 px: four bands down the 240 px side
+    out = infill_pypm.inpaint(img, hole, 4, banded=True)
+    np.testing.assert_array_equal(out[~hole], img[~hole])
+    cuts = infill_pypm.bands(hole)
+    assert len(cuts) == 3  # 240 px leave room for three bands with their overlap
+    for own, reach in cuts:
+        alone = infill_pypm.inpaint(img[reach], hole[reach], 4)
+        top = own[0].start - reach[0].start
+        np.testing.assert_array_equal(out[own], alone[top : top + own[0].stop - own[0].start])
+    assert not np.array_equal(out, infill_pypm.inpaint(img, hole, 4)), "not one whole-image call"
+
+
+@needs_pypm
+def test_a_band_with_nothing_known_gives_one_whole_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(infill_pypm, "BAND_HOLE", 500)
+    img = photo_like(200, 120, seed=12)
+    hole = np.zeros((200, 120), bool)
+    hole[:110] = True  # the top band (rows 0-99 with its overlap) has no known pixel
+    np.testing.assert_array_equal(infill_pypm.inpaint(img, hole, 1, banded=True),
+                                  infill_pypm.inpaint(img, hole, 1))
+
+
+@needs_pypm
+def test_the_coarse_start_of_a_border_is_banded(monkeypatch: pytest.MonkeyPatch) -> None:
+    spy = Spy()
+    monkeypatch.setattr(infill_pypm, "inpaint_each", spy)
+    monkeypatch.setattr(infill_module, "PYPM_MAX_HOLE", 500)
+    monkeypatch.setattr(infill_pypm, "BAND_HOLE", 2000)
+    img = photo_like(200, 160, seed=13)
+    hole = np.ones((200, 160), bool)
+    hole[16:-16, 16:-16] = False  # 10 752 px, coarse level at full size here
+    out = infill(img, hole, "patchmatch", seed=3)
+    np.testing.assert_array_equal(out[~hole], img[~hole])
+    assert len(spy.calls) == 3 and all(shape[1] == 160 for shape, _ in spy.calls)
+    assert sum(shape[0] for shape, _ in spy.calls) > 200, "bands overlap"
