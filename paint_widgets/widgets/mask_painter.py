@@ -282,6 +282,8 @@ class MaskPainter(widgets.VBox):
         self._view_image = resize_rgba(
             to_rgba(self._image, opaque=True), self.view.view_width, self.view.view_height
         )
+        self._shown: np.ndarray | None = None  # another picture on the image layer (show_image)
+        self._shown_view: np.ndarray | None = None
 
         self.canvas = MultiCanvas(
             4, width=self.view.view_width, height=self.view.view_height,
@@ -336,6 +338,42 @@ class MaskPainter(widgets.VBox):
         return self._image
 
     @property
+    def shown_image(self) -> np.ndarray:
+        """What the canvas shows under the mask: the image, or the picture of :meth:`show_image`."""
+        if self._closed:
+            raise closed_error(self)
+        return self._image if self._shown is None else self._shown
+
+    def show_image(self, picture: np.ndarray | Image.Image | None) -> None:
+        """Show ``picture`` (the image's size) on the canvas in place of the image; None shows
+        the image again. Display only: the image, the mask and the undo history stay as they
+        are, and the mask overlay stays on top (the Studio's Live mode shows its preview here).
+        """
+        if self._closed:
+            raise closed_error(self)
+        view = None
+        if picture is not None:
+            arr = np.asarray(picture)
+            if arr.shape[:2] != self._image.shape[:2] or arr.dtype != np.uint8:
+                raise InvalidInputError(
+                    f"show_image takes a uint8 picture of the image's {self._image.shape[1]}x"
+                    f"{self._image.shape[0]} px, not {arr.dtype} {arr.shape[1]}x{arr.shape[0]}"
+                )
+            arr = np.array(arr[..., :3] if arr.ndim == 3 else arr)
+            view = resize_rgba(to_rgba(arr, opaque=True), self.view.view_width, self.view.view_height)
+        with self._lock:  # the Studio calls this from its preview thread; strokes draw too
+            if self._closed or (view is None and self._shown is None):
+                return
+            self._shown, self._shown_view = (None, None) if view is None else (arr, view)
+            self._draw_image()
+
+    def _draw_image(self) -> None:
+        layer = self.canvas[IMAGE]
+        with held(self.canvas):
+            layer.clear()
+            layer.put_image_data(self._view_image if self._shown_view is None else self._shown_view, 0, 0)
+
+    @property
     def color(self) -> tuple[int, int, int]:
         """The overlay's RGB colour (three whole numbers from 0 to 255, checked when set)."""
         return self._color
@@ -371,6 +409,7 @@ class MaskPainter(widgets.VBox):
             self._mask = np.zeros((0, 0), bool)
             self._level = None
             self._view_image = np.zeros((0, 0, 4), np.uint8)
+            self._shown = self._shown_view = None
             self._undo.clear()
             self._redo.clear()
             self._embedding = self._proposal = None
@@ -480,11 +519,10 @@ class MaskPainter(widgets.VBox):
     @_handler
     def redraw(self) -> None:
         """Draw every layer from Python state (also run when a page reload reconnects)."""
-        image, cursor = self.canvas[IMAGE], self.canvas[CURSOR]
+        cursor = self.canvas[CURSOR]
         self._fill = self._echo_width = None  # a reloaded page starts with a fresh canvas state
         with held(self.canvas):
-            image.clear()
-            image.put_image_data(self._view_image, 0, 0)
+            self._draw_image()
             self._draw_overlay(None)
             cursor.clear()
             cursor.line_width = 1.5
@@ -1073,7 +1111,7 @@ class MaskPainter(widgets.VBox):
         self._upload.observe(self._on_upload, names="value")
         h, w = self._mask.shape
         info = widgets.Label(f"{w}x{h} px, shown at {self.view.sx:.0%}")
-        row1 = widgets.HBox([tool, size, opacity, info])
+        row1 = widgets.HBox([tool, size, opacity, info], layout=widgets.Layout(flex_flow="row wrap"))  # no clipping
         row_soft = widgets.HBox([hardness, brush_opacity])
         row2 = widgets.HBox([
             self._undo_button, self._redo_button,

@@ -15,8 +15,8 @@ fixed when Generate is pressed: a model change applies to the next run.
 Live mode (the **Live** switch, ``studio.live = True``): after every finished
 stroke, text-mask change, prompt edit or parameter change, a few-step preview of
 the crop around the mask (:func:`paint_widgets.preview`) runs in the background
-and shows beside the canvas; the newest change wins (:class:`._live.LatestWins`)
-and the seed is kept. ``studio.live_result`` is the latest preview shown. The
+and shows beside the canvas and in place on it (**On canvas**, under the mask
+overlay); the newest change wins (:class:`._live.LatestWins`) and the seed is kept. ``studio.live_result`` is the latest preview shown. The
 preview runs on one torch thread at a lower CPU priority (``live_threads``,
 ``live_nice``), so painting stays as responsive as with Live off; Generate cancels
 a preview in flight and runs the full pass (the user's sampler and steps, the
@@ -197,11 +197,15 @@ class Studio(widgets.VBox):
                                                                            display="none"))
         self.live_view.add_class("paint-widgets-live-view")
         self.live_status = widgets.HTML()
-        self.live_box = widgets.VBox([self.live_switch, self.live_view, self.live_status],  # 256 px, or what is left
+        self.live_on_canvas = widgets.ToggleButton(
+            True, description="On canvas", layout=widgets.Layout(display="none"),
+            tooltip="also show the preview in place on the Paint canvas (under the mask overlay)")
+        self.live_box = widgets.VBox([self.live_switch, self.live_on_canvas, self.live_view, self.live_status],
                                      layout=widgets.Layout(margin="0 0 0 1em", flex="0 1 auto", min_width="0"))
         self._live = LatestWins(self._live_work, on_result=self._show_live, on_error=self._live_failed,
                                 name="studio-live")
         self.live_switch.observe(self._on_live_switch, names="value")
+        self.live_on_canvas.observe(lambda _c: self._live_to_canvas(), names="value")
         for control in self.param_controls.values():
             control.observe(self._on_live_change, names="value")
         self.engine.observe(self._on_live_change, names="value")
@@ -221,7 +225,8 @@ class Studio(widgets.VBox):
         return self._live.wait(timeout)
 
     def _on_live_switch(self, change: Any) -> None:
-        self.live_view.layout.display = None if change["new"] else "none"
+        self.live_view.layout.display = self.live_on_canvas.layout.display = None if change["new"] else "none"
+        self._live_to_canvas()
         if change["new"]:
             self._live_key = None
             self._on_live_change(None)
@@ -302,6 +307,20 @@ class Studio(widgets.VBox):
         self.live_result = result
         self.live_latency = time.perf_counter() - asked
         self.live_status.value = f"<small>preview {self.live_latency * 1000:.0f} ms, seed {result.seeds[0]}</small>"
+        self._live_to_canvas()
+
+    def _live_to_canvas(self) -> None:
+        """The latest preview in place on the Paint canvas while Live and "On canvas" are on
+        and the Paint tab is the one previewed; the image itself otherwise."""
+        if self._closed or self.painter.closed:
+            return
+        result = self.live_result
+        picture = None
+        if self.live and self.live_on_canvas.value and result is not None and self.tabs.selected_index == 0:
+            picture = np.asarray(result.images[0])
+            if picture.shape[:2] != self.painter.image.shape[:2]:  # made for an image since replaced
+                picture = None
+        self.painter.show_image(picture)
 
     def _live_failed(self, _item: Any, err: BaseException) -> None:
         self.live_status.value = f"<small style='color:#b00020'>Live preview failed: {_escape(str(err))}</small>"

@@ -3,8 +3,9 @@
 The tiny random-weight SD 1.x inpainting model and the tiny LCM-LoRA (the previews
 are noise, but real ones: the model runs). The Live switch is pressed in the page,
 a stroke is dragged with the mouse on the Paint canvas; the preview image appears
-beside the canvas, and ``studio.live_result``'s request is the current mask, prompt
-and seed. Typing a new prompt in the page gives a new preview of that prompt.
+beside the canvas and in place on it (under the mask overlay), and
+``studio.live_result``'s request is the current mask, prompt and seed. Typing a new
+prompt in the page gives a new preview of that prompt.
 Saves ``tests/artifacts/studio_live.png``.
 """
 
@@ -50,6 +51,11 @@ MATCHES = (
     " and r.seeds == [studio.seed.value] and r.request.request.params.seed == studio.seed.value)"
     "(studio.live_result)"
 )
+
+
+#: RGBA of the visible (composited) canvas at canvas pixel (x, y).
+READ_PIXEL = ("([sel, x, y]) => Array.from(document.querySelector(sel).getContext('2d')"
+              ".getImageData(x, y, 1, 1).data)")
 
 
 def shown_image(page: Any) -> dict[str, Any]:
@@ -107,6 +113,26 @@ def test_a_stroke_in_live_mode_shows_a_preview_of_the_current_mask_and_prompt(
                            " return i.src !== old && i.complete && i.naturalWidth > 0; }",
                            arg=[LIVE_VIEW, first["src"]], timeout=60_000)
     assert kernel.value("[len(studio.history), len(studio.gallery.children)]") == [0, 0]  # previews are not runs
+
+    # the preview in place on the canvas: on the stroke, its pixel under the translucent overlay
+    # (read at canvas coordinates: the page has moved since the stroke; the preview is noise,
+    # so a pixel off would not match)
+    vx, vy = int(255 * box["cw"] / box["width"]), int(190 * box["ch"] / box["height"])
+    expected = kernel.value(
+        f"[round((int(c) + o) / 2) for c, o in zip(studio.painter._shown_view[{vy}, {vx}, :3], studio.painter.color)]"
+    )
+    photo = kernel.value(
+        f"[round((int(c) + o) / 2) for c, o in zip(studio.painter._view_image[{vy}, {vx}, :3], studio.painter.color)]"
+    )
+    assert max(abs(p - e) for p, e in zip(photo, expected, strict=True)) > 6, "preview and image alike here"
+    assert kernel.value(f"bool(studio.painter.mask[{vy}, {vx}])")  # the view is the image's size here
+    pixel: list[int] = []
+    for _ in range(60):
+        pixel = page.evaluate(READ_PIXEL, [CANVAS, vx, vy])
+        if all(abs(p - e) <= 3 for p, e in zip(pixel[:3], expected, strict=True)):
+            break
+        page.wait_for_timeout(250)
+    assert all(abs(p - e) <= 3 for p, e in zip(pixel[:3], expected, strict=True)), (pixel, expected, photo)
 
     page.mouse.move(box["x"] - 40, box["y"] - 40)
     page.wait_for_timeout(300)

@@ -173,3 +173,46 @@ def test_nothing_to_preview_is_said_and_close_stops_the_worker(studio):
     studio.painter.set_mask(np.ones_like(studio.painter.mask))
     studio.close()
     assert studio._live.wait(WAIT)
+
+
+def test_the_preview_shows_in_place_on_the_paint_canvas(studio, photo, box_mask):
+    """Live draws the latest preview on the Paint canvas's image layer (the mask overlay
+    stays on top); "On canvas" off, Live off or another tab show the image again. The
+    image, the mask and the undo history are never touched."""
+    painter = studio.painter
+    sent: list[int] = []
+    real = painter._draw_image
+    painter._draw_image = lambda: (sent.append(1), real())[1]
+    steps = painter.undo_steps
+    studio.live = True
+    assert studio.live_wait(WAIT)
+    shown = np.asarray(studio.live_result.images[0])
+    np.testing.assert_array_equal(painter.shown_image, shown)
+    assert not np.array_equal(shown[box_mask], photo[box_mask]), "the preview changed the masked area"
+    np.testing.assert_array_equal(painter.image, photo)
+    np.testing.assert_array_equal(painter.mask, box_mask)
+    assert painter.undo_steps == steps and sent, "drawn on the canvas, not only stored"
+    studio.live_on_canvas.value = False
+    np.testing.assert_array_equal(painter.shown_image, photo)
+    studio.live_on_canvas.value = True
+    np.testing.assert_array_equal(painter.shown_image, shown)
+    stroke(painter, 20.0, 20.0, 120.0)
+    assert studio.live_wait(WAIT)
+    np.testing.assert_array_equal(painter.shown_image, np.asarray(studio.live_result.images[0]))
+    studio.live = False
+    np.testing.assert_array_equal(painter.shown_image, photo)
+    assert studio.live_on_canvas.layout.display == "none"
+
+
+def test_show_image_checks_the_picture(photo):
+    painter = pw.MaskPainter(photo)
+    with pytest.raises(pw.InvalidInputError, match="show_image takes a uint8 picture"):
+        painter.show_image(np.zeros((3, 3, 3), np.uint8))
+    with pytest.raises(pw.InvalidInputError, match="uint8"):
+        painter.show_image(photo.astype(np.float32))
+    painter.show_image(photo[..., ::-1])
+    np.testing.assert_array_equal(painter.shown_image, photo[..., ::-1])
+    painter.redraw()  # a page reload draws the picture shown, not the image
+    painter.show_image(None)
+    np.testing.assert_array_equal(painter.shown_image, photo)
+    painter.close()
