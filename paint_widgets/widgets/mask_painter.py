@@ -351,7 +351,8 @@ class MaskPainter(widgets.VBox):
         """
         if self._closed:
             raise closed_error(self)
-        view = None
+        arr: np.ndarray | None = None
+        view: np.ndarray | None = None
         if picture is not None:
             arr = np.asarray(picture)
             if arr.shape[:2] != self._image.shape[:2] or arr.dtype != np.uint8:
@@ -364,7 +365,7 @@ class MaskPainter(widgets.VBox):
         with self._lock:  # the Studio calls this from its preview thread; strokes draw too
             if self._closed or (view is None and self._shown is None):
                 return
-            self._shown, self._shown_view = (None, None) if view is None else (arr, view)
+            self._shown, self._shown_view = arr, view
             self._draw_image()
 
     def _draw_image(self) -> None:
