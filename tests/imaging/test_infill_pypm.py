@@ -49,6 +49,22 @@ def broken(jobs: object, seed: int) -> list[np.ndarray]:
     raise RuntimeError("patchmatch failed: out of memory")
 
 
+def fill_a_border(
+    monkeypatch: pytest.MonkeyPatch, height: int, width: int, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, Spy]:
+    """Fills a 16 px border of a photo-like image with ``patchmatch``, too big for the
+    windows, with every pypatchmatch call spied on; checks the known pixels stay as they are."""
+    spy = Spy()
+    monkeypatch.setattr(infill_pypm, "inpaint_each", spy)
+    monkeypatch.setattr(infill_module, "PYPM_MAX_HOLE", 500)
+    img = photo_like(height, width, seed=seed)
+    hole = np.ones((height, width), bool)
+    hole[16:-16, 16:-16] = False
+    out = infill(img, hole, "patchmatch", seed=seed)
+    np.testing.assert_array_equal(out[~hole], img[~hole])
+    return img, hole, out, spy
+
+
 def own(img: np.ndarray, hole: np.ndarray, **kwargs: object) -> np.ndarray:
     enabled = infill_pypm.ENABLED
     infill_pypm.ENABLED = False
@@ -237,19 +253,12 @@ def test_switching_it_off_forces_ours(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @needs_pypm
 def test_a_border_starts_from_pypatchmatch_on_a_small_copy(monkeypatch: pytest.MonkeyPatch) -> None:
-    spy = Spy()
-    monkeypatch.setattr(infill_pypm, "inpaint_each", spy)
-    monkeypatch.setattr(infill_module, "PYPM_MAX_HOLE", 500)
     monkeypatch.setattr(infill_module, "PM_START_HOLE", 800)
-    img = photo_like(160, 200, seed=8)
-    hole = np.ones((160, 200), bool)
-    hole[16:-16, 16:-16] = False  # 10 752 px: a border, too big for the windows
-    out = infill(img, hole, "patchmatch", seed=2)
-    np.testing.assert_array_equal(out[~hole], img[~hole])
+    img, hole, out, spy = fill_a_border(monkeypatch, 160, 200, seed=8)  # 10 752 px
     assert set(map(tuple, out[hole].tolist())) <= set(map(tuple, img[~hole].tolist()))
     (shape, sub), = spy.calls
     assert shape[0] < 160 and shape[1] < 200 and sub.sum() <= 800  # a coarse level only
-    np.testing.assert_array_equal(out, infill(img, hole, "patchmatch", seed=2))
+    np.testing.assert_array_equal(out, infill(img, hole, "patchmatch", seed=8))
 
 
 def test_a_failing_start_falls_back_to_the_onion_peel(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -314,14 +323,7 @@ def test_a_band_with_nothing_known_gives_one_whole_call(monkeypatch: pytest.Monk
 
 @needs_pypm
 def test_the_coarse_start_of_a_border_is_banded(monkeypatch: pytest.MonkeyPatch) -> None:
-    spy = Spy()
-    monkeypatch.setattr(infill_pypm, "inpaint_each", spy)
-    monkeypatch.setattr(infill_module, "PYPM_MAX_HOLE", 500)
     monkeypatch.setattr(infill_pypm, "BAND_HOLE", 2000)
-    img = photo_like(200, 160, seed=13)
-    hole = np.ones((200, 160), bool)
-    hole[16:-16, 16:-16] = False  # 10 752 px, coarse level at full size here
-    out = infill(img, hole, "patchmatch", seed=3)
-    np.testing.assert_array_equal(out[~hole], img[~hole])
+    _, _, _, spy = fill_a_border(monkeypatch, 200, 160, seed=13)  # coarse level at full size
     assert len(spy.calls) == 3 and all(shape[1] == 160 for shape, _ in spy.calls)
     assert sum(shape[0] for shape, _ in spy.calls) > 200, "bands overlap"
